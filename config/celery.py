@@ -1,0 +1,21 @@
+"""Celery app. Queues: `cpu` (ingest, dedup, consensus, export), `gpu` (prelabel, train),
+`default` (the rest)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("synsetlab")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("default"), Queue("cpu"), Queue("gpu"))
+app.conf.task_routes = {
+    "worker.tasks.job_*": {
+        "queue": "cpu"
+    },  # job tasks pass an explicit queue; this is the fallback
+}
+app.autodiscover_tasks(["worker"])

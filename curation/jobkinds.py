@@ -1,0 +1,25 @@
+"""Every kind of long-running Job, its queue and the handler class that does its work.
+
+Handlers are named by dotted path so web processes never import worker-only libraries.
+A handler has `plan(job) -> Iterable[ChunkSpec]`, `run_chunk(job, chunk, progress)` and
+optionally `finalize(job) -> dict`; each must be idempotent (see curation/services/jobs.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobKind:
+    queue: str
+    handler: str
+    label: str
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    "import_wordnet": JobKind(
+        "cpu", "curation.services.wordnet:WordnetImportHandler", "Import WordNet"
+    ),
+    "test_sleep": JobKind("cpu", "curation.services.jobs:SleepHandler", "Test job"),
+}

@@ -1,0 +1,21 @@
+from .duplicates import DuplicateGroup, DuplicateKind, DuplicateMember, NotDuplicatePair
+from .images import Candidate, Image, ImageOrigin
+from .jobs import Job, JobChunk
+from .registry import ModelArtifact
+from .synsets import Synset, SynsetClosure, SynsetEdge
+
+__all__ = [
+    "Candidate",
+    "DuplicateGroup",
+    "DuplicateKind",
+    "DuplicateMember",
+    "Image",
+    "ImageOrigin",
+    "Job",
+    "JobChunk",
+    "ModelArtifact",
+    "NotDuplicatePair",
+    "Synset",
+    "SynsetClosure",
+    "SynsetEdge",
+]

@@ -1,0 +1,253 @@
+"""Shared fixtures: the real PostgreSQL/Redis of the machine, WordNet loaded once per session,
+users per role, committed-data tests, real Celery workers and a real web server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDNET_SYNSETS = 82_115
+# Tables that hold the WordNet catalogue and framework state, kept between committed-data tests.
+KEEP_TABLES = {
+    "curation_synset",
+    "curation_synsetedge",
+    "curation_synsetclosure",
+    "auth_group",
+    "auth_permission",
+    "auth_group_permissions",
+    "django_content_type",
+    "django_migrations",
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Create the test database once and load all of WordNet into it (skipped when present)."""
+    from curation.models import Synset
+    from curation.services.wordnet import wordnet_import
+
+    with django_db_blocker.unblock():
+        if Synset.objects.count() != WORDNET_SYNSETS:
+            wordnet_import()
+
+
+def _reset_committed_data() -> None:
+    from curation.models import Synset
+
+    with connection.cursor() as cursor:
+        tables = [t for t in connection.introspection.table_names(cursor) if t not in KEEP_TABLES]
+        if connection.vendor == "postgresql":
+            quoted = ", ".join(connection.ops.quote_name(t) for t in tables)
+            cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
+    Synset.objects.filter(active=True).update(active=False, target_images=0, activated_at=None)
+    Synset.objects.exclude(target_images=0).update(target_images=0)
+    for name in ("curator", "annotator"):
+        Group.objects.get_or_create(name=name)
+
+
+@pytest.fixture
+def live_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Committed data visible to other processes (workers, web servers); reset afterwards.
+
+    The WordNet catalogue survives the reset, so it is loaded once per session.
+    """
+    with django_db_blocker.unblock():
+        _reset_committed_data()
+        try:
+            yield
+        finally:
+            connection.close()
+            _reset_committed_data()
+
+
+def make_user(username: str, role: str | None, *, superuser: bool = False) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, email="")
+    if superuser:
+        user.is_superuser = user.is_staff = True
+        user.save()
+    if role:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        if role == "curator":
+            user.is_staff = True
+            user.save()
+    return user
+
+
+@pytest.fixture
+def curator(db) -> User:  # type: ignore[no-untyped-def]
+    return make_user("cora", "curator")
+
+
+@pytest.fixture
+def annotator(db) -> User:  # type: ignore[no-untyped-def]
+    return make_user("anna", "annotator")
+
+
+@pytest.fixture
+def curator_api(curator: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(curator)
+    return client
+
+
+@pytest.fixture
+def annotator_api(annotator: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(annotator)
+    return client
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for subprocesses that must see this test session's database and Redis."""
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    if db["ENGINE"].endswith("postgresql"):
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    env["REDIS_URL"] = settings.REDIS_URL
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` process on all queues."""
+
+    def __init__(self, queues: str = "default,cpu,gpu", concurrency: int = 1) -> None:
+        self.queues, self.concurrency = queues, concurrency
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = Path(settings.DATA_ROOT) / f"worker-{os.getpid()}-{time.monotonic_ns()}.log"
+
+    def start(self) -> WorkerProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues,
+            "-c", str(self.concurrency), "--pool", "prefork", "-l", "INFO",
+            "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h", "--without-gossip",
+            "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=child_env(),
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (parent and pool children), as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def purge_queues() -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    for key in ("default", "cpu", "gpu", "unacked", "unacked_index"):
+        client.delete(key)
+
+
+@pytest.fixture
+def celery_worker(live_db) -> Iterator[WorkerProcess]:  # type: ignore[no-untyped-def]
+    purge_queues()
+    worker = WorkerProcess().start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        purge_queues()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebServer:
+    """A real gunicorn serving this session's database."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = Path(settings.DATA_ROOT) / f"web-{self.port}.log"
+
+    def start(self) -> WebServer:
+        import urllib.request
+
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}",
+             "-w", "2", "--threads", "4", "--timeout", "60"],
+            cwd=ROOT, env=child_env(), stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+        def up() -> bool:
+            try:
+                urllib.request.urlopen(self.url + "/accounts/login/", timeout=2)
+                return True
+            except Exception:
+                return False
+
+        wait_for(up, timeout=60, what="gunicorn to answer")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def web_server(live_db) -> Iterator[WebServer]:  # type: ignore[no-untyped-def]
+    server = WebServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,118 @@
+"""The job machinery in-process: chunks, progress, idempotent re-runs, stale sweeps, cancel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from curation.models import Job, JobChunk
+from curation.services.jobs import (
+    job_cancel,
+    job_create,
+    job_run_chunk,
+    job_run_inline,
+    job_start,
+    jobs_sweep_stale,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+
+def test_inline_job_counts_every_item_once() -> None:
+    job = job_run_inline(job=job_create(kind="test_sleep", params={"n": 23, "chunk": 5}))
+    assert job.status == Job.Status.SUCCEEDED
+    assert (job.done, job.total) == (23, 23)
+    assert job.chunks.count() == 5
+    assert job.result["counted"] == 23
+    assert job.rate is not None and job.eta_seconds is None
+
+
+def test_rerunning_a_chunk_does_not_double_count() -> None:
+    job = job_create(kind="test_sleep", params={"n": 10, "chunk": 5})
+    first, second = job_start(job.pk, enqueue=None)
+    job_run_chunk(first)
+    JobChunk.objects.filter(pk=first).update(
+        status=JobChunk.Status.RUNNING
+    )  # as if its worker died
+    job_run_chunk(first)
+    job_run_chunk(second)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.done == 10
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown job kind"):
+        job_create(kind="nope")
+
+
+def test_sweeper_requeues_stale_running_job(
+    django_capture_on_commit_callbacks, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    dispatched: list[int] = []
+    monkeypatch.setattr(
+        "curation.services.jobs.job_dispatch", lambda *, job: dispatched.append(job.pk)
+    )
+    job = job_create(kind="test_sleep", params={"n": 10, "chunk": 5})
+    chunks = job_start(job.pk, enqueue=None)
+    JobChunk.objects.filter(pk=chunks[0]).update(status=JobChunk.Status.RUNNING)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    assert jobs_sweep_stale(stale_after=timedelta(minutes=2)) == {"requeued": 1, "failed": 0}
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and "re-queued" in job.message
+    assert dispatched == [job.pk]
+    assert not job.chunks.filter(status=JobChunk.Status.RUNNING).exists()
+    # The re-dispatched job completes, counting each item once.
+    for chunk_id in job_start(job.pk, enqueue=None):
+        job_run_chunk(chunk_id)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.done == 10 and job.attempts == 2
+
+
+def test_sweeper_fails_job_after_max_attempts(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("curation.services.jobs.job_dispatch", lambda *, job: None)
+    settings.JOB_MAX_ATTEMPTS = 2
+    job = job_create(kind="test_sleep")
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING, attempts=2, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    assert jobs_sweep_stale(stale_after=timedelta(minutes=2)) == {"requeued": 0, "failed": 1}
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and "worker lost" in job.error
+
+
+def test_sweeper_leaves_fresh_jobs_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("curation.services.jobs.job_dispatch", lambda *, job: None)
+    job = job_create(kind="test_sleep")
+    job_start(job.pk, enqueue=None)
+    assert jobs_sweep_stale(stale_after=timedelta(minutes=2)) == {"requeued": 0, "failed": 0}
+
+
+def test_cancelled_job_stops_and_stays_cancelled() -> None:
+    job = job_create(kind="test_sleep", params={"n": 10, "chunk": 5})
+    first, second = job_start(job.pk, enqueue=None)
+    job_run_chunk(first)
+    job_cancel(job=job)
+    job_run_chunk(second)
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED and job.done == 5
+
+
+def test_job_api_reports_progress(curator_api) -> None:  # type: ignore[no-untyped-def]
+    job = job_run_inline(job=job_create(kind="test_sleep", params={"n": 4, "chunk": 2}))
+    body = curator_api.get(f"/api/v1/jobs/{job.pk}/").json()
+    assert body["status"] == "succeeded" and body["done"] == 4 and body["total"] == 4
+    assert body["fraction"] == 1.0 and body["rate"] > 0
+    assert curator_api.get("/api/v1/jobs/?kind=test_sleep").json()["count"] == 1
+
+
+def test_job_page_shows_progress_bar(curator) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    job = job_run_inline(job=job_create(kind="test_sleep", params={"n": 4, "chunk": 2}))
+    client = Client()
+    client.force_login(curator)
+    html = client.get(f"/curate/jobs/{job.pk}/").content.decode()
+    assert 'class="job-progress"' in html and f'data-job-id="{job.pk}"' in html
+    assert 'role="progressbar"' in html and 'aria-valuenow="100"' in html
