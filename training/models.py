@@ -85,3 +85,51 @@ def forward_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, t
     x = m.layer4(m.layer3(m.layer2(m.layer1(x))))
     emb = torch.flatten(m.avgpool(x), 1)
     return m.fc(emb), emb
+
+
+# --- checkpoints: the one format training writes and pre-labelling reads ----------------------
+#
+# torch.save({"arch": str, "classes": [wnid, ...], "model": state_dict, "epoch": int,
+#             "preprocessing": {"input_size", "resize", "mean", "std"}, ...extra})
+
+
+def save_checkpoint(
+    path: str, *, arch: str, classes: list[str], model: nn.Module, epoch: int, **extra: object
+) -> None:
+    """Write a checkpoint that `load_for_inference` (and a ModelArtifact) can use."""
+    prep = preprocessing_for(arch)
+    state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+    torch.save(
+        {
+            "arch": arch,
+            "classes": list(classes),
+            "model": state,
+            "epoch": epoch,
+            "preprocessing": {
+                "input_size": prep.input_size, "resize": prep.resize,
+                "mean": list(prep.mean), "std": list(prep.std),
+            },
+            **extra,
+        },
+        path,
+    )  # fmt: skip
+
+
+def load_for_inference(
+    path: str, device: str = "cpu"
+) -> tuple[nn.Module, list[str], Preprocessing]:
+    """(eval-mode model, class wnids, preprocessing) from a save_checkpoint file."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_model(ckpt["arch"], len(ckpt["classes"]))
+    model.load_state_dict(ckpt["model"])
+    p = ckpt.get("preprocessing") or {}
+    prep = preprocessing_for(ckpt["arch"])
+    if p:
+        prep = Preprocessing(p["input_size"], p["resize"], tuple(p["mean"]), tuple(p["std"]))
+    return model.to(device).eval(), list(ckpt["classes"]), prep
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The module inside DDP / torch.compile wrappers."""
+    inner = getattr(model, "module", model)
+    return getattr(inner, "_orig_mod", inner)
