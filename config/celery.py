@@ -19,3 +19,12 @@ app.conf.task_routes = {
     },  # job tasks pass an explicit queue; this is the fallback
 }
 app.autodiscover_tasks(["worker"])
+
+
+def _add_heartbeat_step() -> None:
+    from worker.heartbeat import Heartbeat
+
+    app.steps["worker"].add(Heartbeat)
+
+
+_add_heartbeat_step()

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from curation.views.dashboard import home
+from curation.views.health import healthz, metrics
 from curation.views.media import image_original, image_thumb
 
 api_v1 = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     re_path(r"^i/(?P<sha256>[0-9a-f]{64})/thumb$", image_thumb, name="image-thumb"),
     re_path(r"^i/(?P<sha256>[0-9a-f]{64})/original$", image_original, name="image-original"),
     path("curate/", include("curation.urls")),

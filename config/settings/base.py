@@ -220,6 +220,10 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 WORDNET_DICT_DIR = env.str("WORDNET_DICT_DIR", default="/usr/share/wordnet")
 WORDNET_STAGING_DIR = Path(env.str("WORDNET_STAGING_DIR", default=str(VAR_DIR / "nltk_data")))
 
+# Observability: /metrics is open to curators, to "Authorization: Bearer <METRICS_TOKEN>", and to
+# loopback callers while no token is set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_JSON = env.bool("LOG_JSON", default=False)
 LOGGING = {

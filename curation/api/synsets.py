@@ -119,9 +119,10 @@ class WordnetImportSerializer(serializers.Serializer):
     wordnet_dir = serializers.CharField(required=False, allow_blank=True, max_length=1024)
 
 
-def _activate(data: dict[str, Any], identifiers: list[str]) -> Response:
+def _activate(data: dict[str, Any], identifiers: list[str], actor: Any) -> Response:
     try:
         summary = synsets_activate(
+            actor=actor,
             identifiers=identifiers,
             subtree=data.get("subtree", False),
             preset=data.get("preset"),
@@ -179,7 +180,7 @@ class SynsetViewSet(viewsets.ReadOnlyModelViewSet):
         """Activate synsets by wnid/name (optionally whole subtrees) or a preset."""
         payload = ActivateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        return _activate(payload.validated_data, payload.validated_data["synsets"])
+        return _activate(payload.validated_data, payload.validated_data["synsets"], request.user)
 
     @extend_schema(
         request=SubtreeActivateSerializer,
@@ -192,7 +193,7 @@ class SynsetViewSet(viewsets.ReadOnlyModelViewSet):
         synset = get_object_or_404(Synset, wnid=wnid)
         payload = SubtreeActivateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        return _activate(payload.validated_data, [synset.wnid])
+        return _activate(payload.validated_data, [synset.wnid], request.user)
 
     @extend_schema(request=WordnetImportSerializer, responses={202: JobSerializer})
     @action(detail=False, methods=["post"], url_path="import-wordnet")

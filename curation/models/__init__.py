@@ -1,3 +1,4 @@
+from .audit import AuditEvent
 from .duplicates import DuplicateGroup, DuplicateKind, DuplicateMember, NotDuplicatePair
 from .images import Candidate, Image, ImageOrigin
 from .jobs import Job, JobChunk
@@ -5,6 +6,7 @@ from .registry import ModelArtifact
 from .synsets import Synset, SynsetClosure, SynsetEdge
 
 __all__ = [
+    "AuditEvent",
     "Candidate",
     "DuplicateGroup",
     "DuplicateKind",

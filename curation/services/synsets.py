@@ -7,12 +7,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from curation.models import Synset, SynsetClosure
 from curation.presets import preset_wnids
+from curation.services.audit import audit_record
 
 WNID_RE = re.compile(r"^n\d{8}$")
 NAME_RE = re.compile(r"^.+\.n\.\d{2}$")
@@ -126,6 +128,7 @@ def synsets_activate(
     preset: str | None = None,
     target: int | None = None,
     active: bool = True,
+    actor: Any = None,
 ) -> ActivationSummary:
     """Activate (or deactivate) synsets; nothing is applied if any identifier is unknown."""
     if target is not None and target < 0:
@@ -156,4 +159,16 @@ def synsets_activate(
                 target_images=target
             )
     summary.already = summary.matched - summary.changed
+    audit_record(
+        actor=actor,
+        action="synsets.activate" if active else "synsets.deactivate",
+        target_type="synsets",
+        target_id=preset or ",".join(identifiers)[:64],
+        summary=f"{summary.changed} of {summary.matched} synsets "
+        f"{'activated' if active else 'deactivated'}"
+        + (f", target {target}" if target is not None else "")
+        + (" (subtree)" if subtree else ""),
+        details={"identifiers": list(identifiers)[:100], "preset": preset, "subtree": subtree,
+                 "target": target, "matched": summary.matched, "changed": summary.changed},
+    )  # fmt: skip
     return summary

@@ -107,6 +107,7 @@ def synset_activate(request: HttpRequest) -> HttpResponse:
             preset=preset,
             target=_parse_target(request.POST.get("target")),
             active=active,
+            actor=request.user,
         )
     except SynsetLookupError as exc:
         messages.error(request, str(exc))
