@@ -1,5 +1,6 @@
 from .duplicates import DuplicateGroup, DuplicateKind, DuplicateMember, NotDuplicatePair
 from .images import Candidate, Image, ImageOrigin
+from .ingest import IngestItem
 from .jobs import Job, JobChunk
 from .registry import ModelArtifact
 from .synsets import Synset, SynsetClosure, SynsetEdge
@@ -11,6 +12,7 @@ __all__ = [
     "DuplicateMember",
     "Image",
     "ImageOrigin",
+    "IngestItem",
     "Job",
     "JobChunk",
     "ModelArtifact",

@@ -1,0 +1,339 @@
+"""One ingest chunk: read or fetch each pending item, decode it once, store the files under
+their sha256, and write every row (images, candidates, origins, item outcomes) in one transaction.
+
+Images already known by sha256 are not decoded or stored again, so re-running a source costs a
+read and a hash per file. Files are written before their rows commit; a chunk killed in between
+leaves files that the re-run finds in place (same key, same size) and reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import Model
+
+from curation.ingest.decode import Decoded, decode_image
+from curation.ingest.fetch import SafeFetcher
+from curation.ingest.limits import Limits
+from curation.ingest.reasons import IngestError, Reason
+from curation.models import Candidate, Image, ImageOrigin, IngestItem, Job
+from curation.services.jobs import Progress
+from curation.storage import original_key, thumb_key
+
+SUB_BATCH_ITEMS = 32
+SUB_BATCH_BYTES = 64 * 1024 * 1024
+PROGRESS_EVERY_S = 0.5
+
+
+@dataclass
+class Outcome:
+    item: IngestItem
+    sha256: str = ""
+    decoded: Decoded | None = None
+    error: IngestError | None = None
+
+
+@dataclass
+class _Loaded:
+    item: IngestItem
+    data: bytes = b""
+    content_type: str = ""
+    error: IngestError | None = None
+    sha256: str = field(default="")
+
+
+def read_local(path: str, limits: Limits) -> bytes:
+    """A local file's bytes, refusing oversize files before reading them."""
+    try:
+        size = os.stat(path).st_size
+        if size > limits.max_bytes:
+            raise IngestError(
+                Reason.FILE_TOO_LARGE,
+                f"{size:,} bytes is over the {limits.max_bytes:,}-byte limit (INGEST_MAX_BYTES)",
+            )
+        with open(path, "rb") as f:
+            return f.read(limits.max_bytes + 1)
+    except FileNotFoundError:
+        raise IngestError(
+            Reason.READ_ERROR, "file not found (moved or deleted after the job started?)"
+        ) from None
+    except IsADirectoryError:
+        raise IngestError(Reason.READ_ERROR, "a folder, not a file") from None
+    except PermissionError:
+        raise IngestError(Reason.READ_ERROR, "permission denied") from None
+    except OSError as exc:
+        raise IngestError(Reason.READ_ERROR, f"cannot be read: {exc.strerror or exc}") from None
+
+
+def store_bytes(key: str, data: bytes) -> None:
+    """Write `data` at `key` unless the same bytes are there (content-addressed: same key, same
+    content). A partial file from a killed writer has the wrong size and is replaced."""
+    if default_storage.exists(key):
+        try:
+            if default_storage.size(key) == len(data):
+                return
+        except OSError:
+            pass
+        default_storage.delete(key)
+    saved = default_storage.save(key, ContentFile(data))
+    if saved != key:  # another writer won the race with the same bytes; keep theirs
+        default_storage.delete(saved)
+
+
+class _ChunkRunner:
+    def __init__(self, job: Job, limits: Limits, progress: Progress) -> None:
+        self.job = job
+        self.limits = limits
+        self.progress = progress
+        self.pending_done = 0
+        self.pending_errors = 0
+        self.last_report = time.monotonic()
+        self.decoded_here: dict[str, Decoded] = {}
+
+    def tick(self, error: bool, *, force: bool = False) -> None:
+        self.pending_done += 1
+        self.pending_errors += int(error)
+        now = time.monotonic()
+        if force or now - self.last_report >= PROGRESS_EVERY_S:
+            self.flush_progress()
+
+    def flush_progress(self) -> None:
+        if self.pending_done or self.pending_errors:
+            self.progress(self.pending_done, errors=self.pending_errors)
+        self.pending_done = self.pending_errors = 0
+        self.last_report = time.monotonic()
+
+    # -- getting the bytes --------------------------------------------------------------------
+
+    def loaded(self, items: list[IngestItem]) -> Iterator[_Loaded]:
+        """Local files in order, then URLs as their downloads finish."""
+        local = [i for i in items if not i.url]
+        remote = [i for i in items if i.url]
+        for item in local:
+            try:
+                yield _Loaded(item, read_local(item.path, self.limits))
+            except IngestError as exc:
+                yield _Loaded(item, error=exc)
+        if not remote:
+            return
+        fetcher = SafeFetcher(self.limits)
+        workers = max(1, min(self.limits.url_threads, len(remote)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-fetch") as pool:
+            futures = {pool.submit(fetcher.fetch, item.url): item for item in remote}
+            for future in as_completed(futures):
+                item = futures[future]
+                try:
+                    fetched = future.result()
+                except IngestError as exc:
+                    yield _Loaded(item, error=exc)
+                except Exception as exc:  # a bug in a fetch must not fail the batch
+                    yield _Loaded(item, error=IngestError(Reason.CONNECTION_ERROR, repr(exc)))
+                else:
+                    yield _Loaded(item, fetched.data, fetched.content_type)
+
+    def sub_batches(self, items: list[IngestItem]) -> Iterator[list[_Loaded]]:
+        batch: list[_Loaded] = []
+        size = 0
+        for loaded in self.loaded(items):
+            batch.append(loaded)
+            size += len(loaded.data)
+            if len(batch) >= SUB_BATCH_ITEMS or size >= SUB_BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def process(self, items: list[IngestItem]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for batch in self.sub_batches(items):
+            for loaded in batch:
+                if loaded.error is None:
+                    loaded.sha256 = hashlib.sha256(loaded.data).hexdigest()
+            shas = {x.sha256 for x in batch if x.sha256}
+            known = set(Image.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
+            for loaded in batch:
+                outcome = self.decode_one(loaded, known)
+                outcomes.append(outcome)
+                loaded.data = b""  # let the bytes go as soon as they are stored
+                self.tick(outcome.error is not None)
+        self.flush_progress()
+        return outcomes
+
+    def decode_one(self, loaded: _Loaded, known: set[str]) -> Outcome:
+        item = loaded.item
+        if loaded.error is not None:
+            return Outcome(item, error=loaded.error)
+        sha = loaded.sha256
+        if sha in known:
+            return Outcome(item, sha256=sha)
+        decoded = self.decoded_here.get(sha)
+        if decoded is None:
+            try:
+                decoded = decode_image(loaded.data, self.limits, content_type=loaded.content_type)
+            except IngestError as exc:
+                return Outcome(item, error=exc)
+            except Exception as exc:  # Pillow can raise anything on hostile input
+                return Outcome(
+                    item, error=IngestError(Reason.CORRUPT, f"cannot be decoded: {exc!r}")
+                )
+            store_bytes(original_key(sha, decoded.ext), loaded.data)
+            store_bytes(thumb_key(sha), decoded.thumb)
+            decoded.thumb = b""
+            self.decoded_here[sha] = decoded
+        return Outcome(item, sha256=sha, decoded=decoded)
+
+
+# --- database writes ------------------------------------------------------------------------
+
+
+def insert_ignore_returning(
+    objs: list[Model], unique_fields: list[str], returning: list[str]
+) -> list[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING ...: the rows this call created.
+
+    Values come from the model's fields (defaults, auto_now) exactly as Django would save them,
+    so fields added later with defaults keep working. PostgreSQL and SQLite >= 3.35.
+    """
+    if not objs:
+        return []
+    meta = objs[0]._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    conflict = ", ".join(quote(meta.get_field(f).column) for f in unique_fields)
+    back = ", ".join(quote(meta.get_field(f).column) for f in returning)
+    created: list[tuple[Any, ...]] = []
+    step = max(1, 5000 // len(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), step):
+            part = objs[start : start + step]
+            params: list[Any] = []
+            for obj in part:
+                params.extend(
+                    f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields
+                )
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
+                f"{', '.join([row_sql] * len(part))} "
+                f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {back}",
+                params,
+            )
+            created.extend(tuple(row) for row in cursor.fetchall())
+    return created
+
+
+def _image_for(sha: str, decoded: Decoded) -> Image:
+    return Image(
+        sha256=sha,
+        storage_key=original_key(sha, decoded.ext),
+        thumb_key=thumb_key(sha),
+        format=decoded.format,
+        mode=decoded.mode[:16],
+        width=decoded.width,
+        height=decoded.height,
+        bytes=decoded.bytes,
+        phash=decoded.phash,
+        exif_orientation=decoded.orientation,
+        frames=decoded.frames,
+        problems=decoded.problems,
+    )
+
+
+@transaction.atomic
+def write_outcomes(job: Job, outcomes: list[Outcome]) -> None:
+    """Every row for one chunk, in one transaction (a re-run chunk writes them exactly once)."""
+    source = str(job.params.get("source_name", ""))[:100]
+    new_images = {o.sha256: o.decoded for o in outcomes if o.decoded is not None}
+    created_shas = {
+        sha
+        for (sha,) in insert_ignore_returning(
+            [_image_for(sha, d) for sha, d in new_images.items()], ["sha256"], ["sha256"]
+        )
+    }
+    wanted = {o.sha256 for o in outcomes if o.sha256}
+    ids = dict(Image.objects.filter(sha256__in=wanted).values_list("sha256", "pk"))
+
+    pairs: dict[tuple[int, int], Candidate] = {}
+    for o in outcomes:
+        if o.sha256 and o.item.synset_id:
+            pair = (ids[o.sha256], o.item.synset_id)
+            pairs.setdefault(
+                pair,
+                Candidate(
+                    image_id=pair[0],
+                    synset_id=pair[1],
+                    source=source,
+                    query=o.item.query[:255],
+                    job_id=job.pk,
+                ),
+            )
+    created_pairs = set(
+        insert_ignore_returning(list(pairs.values()), ["image", "synset"], ["image", "synset"])
+    )
+    ImageOrigin.objects.bulk_create(
+        [
+            ImageOrigin(
+                image_id=ids[o.sha256],
+                uri=o.item.uri,
+                uri_hash=hashlib.sha1(o.item.uri.encode("utf-8")).hexdigest(),
+                source=source,
+                job_id=job.pk,
+            )
+            for o in outcomes
+            if o.sha256
+        ],
+        ignore_conflicts=True,
+    )
+    image_claimed: set[str] = set()
+    pair_claimed: set[tuple[int, int]] = set()
+    items: list[IngestItem] = []
+    for o in outcomes:
+        item = o.item
+        if o.error is not None:
+            item.status = IngestItem.Status.ERROR
+            item.reason = o.error.reason.value
+            item.message = o.error.message[:2000]
+        else:
+            item.status = IngestItem.Status.DONE
+            item.image_id = ids[o.sha256]
+            # The first item that brought a new image (or candidacy) gets the credit.
+            if o.sha256 in created_shas and o.sha256 not in image_claimed:
+                item.image_created = True
+                image_claimed.add(o.sha256)
+            pair = (item.image_id, item.synset_id)
+            if pair in created_pairs and pair not in pair_claimed:
+                item.candidate_created = True
+                pair_claimed.add(pair)
+        items.append(item)
+    IngestItem.objects.bulk_update(
+        items,
+        ["status", "reason", "message", "image", "image_created", "candidate_created"],
+        batch_size=500,
+    )
+
+
+def ingest_chunk_run(*, job: Job, first: int, last: int, progress: Progress) -> None:
+    """Run the items seq first..last of `job` that are still pending (idempotent)."""
+    items = list(IngestItem.objects.filter(job=job, seq__gte=first, seq__lte=last).order_by("seq"))
+    pending = [i for i in items if i.status == IngestItem.Status.PENDING]
+    finished = [i for i in items if i.status != IngestItem.Status.PENDING]
+    if finished:
+        errors = sum(1 for i in finished if i.status == IngestItem.Status.ERROR)
+        progress(len(finished), errors=errors)
+    if not pending:
+        return
+    runner = _ChunkRunner(job, Limits.from_settings(), progress)
+    outcomes = runner.process(pending)
+    write_outcomes(job, outcomes)
