@@ -196,6 +196,8 @@ def decode_image(data: bytes, limits: Limits, *, content_type: str = "") -> Deco
                 _refuse_by_kind("text", data, limits.allowed_formats, hint)
             raise IngestError(Reason.CORRUPT, f"{kind} header cannot be parsed") from exc
         except (SyntaxError, OSError, ValueError, struct.error, EOFError) as exc:
+            if is_text(data):  # e.g. a text file that happens to start with "BM"
+                _refuse_by_kind("text", data, limits.allowed_formats, hint)
             raise IngestError(Reason.CORRUPT, f"{kind} header is damaged: {exc}") from exc
         fmt = im.format or kind
         if fmt not in limits.allowed_formats:

@@ -64,8 +64,17 @@ def sniff(data: bytes) -> str:
 
 
 def is_text(data: bytes) -> bool:
+    """UTF-8 text: decodes, has no NUL, and is nearly all printable (binary headers are not)."""
+    sample = data[:512]
     try:
-        data[:512].decode("utf-8")
+        text = sample.decode("utf-8")
     except UnicodeDecodeError:
+        # A multi-byte character cut at the end of the sample is still text.
+        try:
+            text = sample[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    if not text or "\x00" in text:
         return False
-    return True
+    printable = sum(1 for c in text if c.isprintable() or c in "\r\n\t")
+    return printable >= 0.95 * len(text)

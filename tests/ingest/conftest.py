@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import time
 import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +55,11 @@ def png(seed: int, size: tuple[int, int] = (320, 240)) -> bytes:
 
 def png_bomb(side: int = 30_000) -> bytes:
     """A valid 1-bit PNG of side x side zeros: ~100 KB on disk, 900 megapixels decoded."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     row = b"\x00" + b"\x00" * ((side + 7) // 8)
     comp = zlib.compressobj(9)
@@ -84,7 +91,7 @@ def cmyk_jpeg(seed: int) -> bytes:
 
 def png16(seed: int) -> bytes:
     arr = (np.asarray(photo(seed).convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
-    return encode(Image.fromarray(arr, "I;16"), "PNG")
+    return encode(Image.fromarray(arr), "PNG")
 
 
 def exif_rotated_jpeg(seed: int, orientation: int = 6) -> bytes:
@@ -104,6 +111,11 @@ def multipage_tiff(seed: int) -> bytes:
 def heic_like() -> bytes:
     """The start of an ISO-BMFF HEIC file (ftyp heic): enough to be recognised and refused."""
     return struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+
+@pytest.fixture(scope="session")
+def bomb_png() -> bytes:
+    return png_bomb()
 
 
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>'
@@ -130,3 +142,98 @@ def media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def
     settings.MEDIA_ROOT = str(media)
     settings.DATA_ROOT = tmp_path / "data"
     return media
+
+
+# --- a local HTTP server for URL tests ---------------------------------------------------------
+
+SERVER_HOST = "127.0.0.2"  # loopback, but not 127.0.0.1: the allow-list names only this one
+
+
+class Routes(BaseHTTPRequestHandler):
+    """/img/<seed>.jpg a JPEG; /status/<n>; /sleep (never answers in time); /big;
+    /html-as-jpeg; /redirect?to=URL; /flaky/<key> (503 once, then a JPEG);
+    /slow/<seed>.jpg (a JPEG after 0.2 s, counting concurrent requests)."""
+
+    protocol_version = "HTTP/1.1"
+    hits: dict[str, int] = {}
+    in_flight = 0
+    max_in_flight = 0
+    lock = threading.Lock()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def _send(
+        self, status: int, body: bytes, content_type: str = "image/jpeg", **headers: str
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers.items():
+            self.send_header(key.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path
+        Routes.hits[path] = Routes.hits.get(path, 0) + 1
+        try:
+            if path.startswith("/img/"):
+                self._send(200, jpeg(int(path[5:].split(".")[0])))
+            elif path.startswith("/slow/"):
+                with Routes.lock:
+                    Routes.in_flight += 1
+                    Routes.max_in_flight = max(Routes.max_in_flight, Routes.in_flight)
+                try:
+                    time.sleep(0.2)
+                    self._send(200, jpeg(int(path[6:].split(".")[0])))
+                finally:
+                    with Routes.lock:
+                        Routes.in_flight -= 1
+            elif path.startswith("/status/"):
+                code = int(path[8:])
+                self._send(code, b"nope", "text/plain")
+            elif path == "/sleep":
+                time.sleep(30)
+            elif path == "/big":
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.end_headers()  # no Content-Length: the cap must hold while streaming
+                for _ in range(64):
+                    self.wfile.write(b"\xff" * 65536)
+            elif path == "/html-as-jpeg":
+                self._send(200, HTML, "image/jpeg")
+            elif path.startswith("/redirect?to="):
+                from urllib.parse import unquote
+
+                self._send(302, b"", "text/plain", Location=unquote(path.split("=", 1)[1]))
+            elif path.startswith("/flaky/"):
+                if Routes.hits[path] == 1:
+                    self._send(503, b"busy", "text/plain")
+                else:
+                    self._send(200, jpeg(4242))
+            else:
+                self._send(404, b"not found", "text/plain")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def http_server(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A server on 127.0.0.2 that the ingest may reach (allow-list), with short timeouts."""
+    server = ThreadingHTTPServer((SERVER_HOST, 0), Routes)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Routes.hits = {}
+    Routes.in_flight = Routes.max_in_flight = 0
+    settings.INGEST_URL_ALLOW_NETWORKS = [f"{SERVER_HOST}/32"]
+    settings.INGEST_URL_READ_TIMEOUT = 1.0
+    settings.INGEST_URL_TOTAL_TIMEOUT = 8.0
+    settings.INGEST_URL_RETRIES = 2
+    settings.INGEST_MAX_BYTES = 1_000_000
+    try:
+        yield f"http://{SERVER_HOST}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
