@@ -135,11 +135,12 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def create(self, request: Request) -> Response:
         """Start an ingest; answers 202 with the job (poll /api/v1/jobs/{id}/ for progress)."""
         handler = self.upload_handler
+        data_in = request.data  # parses the body (streaming uploads through the handler)
         if handler is not None and handler.error:
             return Response(
                 {"detail": handler.error}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
             )
-        payload = ImportRequestSerializer(data=request.data)
+        payload = ImportRequestSerializer(data=data_in)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         given = [k for k in ("files", "urls", "source") if data.get(k)]

@@ -16,8 +16,18 @@ router.register("candidates", CandidateViewSet, basename="candidate")
 
 urlpatterns = router.urls
 
-# Ingest: ImageNet-style query plans per synset.
+# Ingest: `POST /api/v1/imports` without the slash too, and query plans per synset.
 urlpatterns += [
+    re_path(
+        r"^imports$",
+        ImportViewSet.as_view({"get": "list", "post": "create"}),
+        name="import-list-noslash",
+    ),
+    re_path(
+        r"^imports/(?P<pk>[0-9]+)/report\.csv$",
+        ImportViewSet.as_view({"get": "report"}),
+        name="import-report-noslash",
+    ),
     re_path(
         r"^synsets/(?P<wnid>n\d{8})/queries/?$", SynsetQueriesView.as_view(), name="synset-queries"
     ),

@@ -28,7 +28,8 @@ class Entry:
 
 
 def is_junk(name: str) -> bool:
-    return name in JUNK_NAMES or name.startswith("._") or name.startswith(".")
+    """Hidden and system files; '..' is not junk but a traversal, refused elsewhere."""
+    return name in JUNK_NAMES or (name.startswith(".") and name not in (".", ".."))
 
 
 def looks_like_synset(key: str) -> bool:

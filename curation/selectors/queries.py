@@ -1,9 +1,11 @@
 """ImageNet-style query plans: what to type into a search engine to gather a synset's candidates.
 
 Deng et al. (2009) queried each synonym of a synset, and each synonym with a word of a parent
-synset appended ("whippet dog"), since the parent word disambiguates ("husky" alone is also a
-voice). Here: every lemma, then every lemma with the first lemma of each parent appended, and
-with any other parent lemma that the synset's gloss mentions. Lemmas are English (WordNet 3.0).
+synset appended when the synset's gloss uses that word ("whippet dog"), since the parent word
+disambiguates ("husky" alone is also a voice). Here: every lemma; then every lemma with each
+ancestor lemma (up to three levels up) that the gloss mentions ("husky dog": an Eskimo dog is a
+"sled dog"); then every lemma with the first lemma of each direct parent ("husky working dog").
+Lemmas are English (WordNet 3.0).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from curation.models import Synset
+from curation.models import Synset, SynsetClosure
 from curation.selectors.synsets import synset_parents
+
+ANCESTOR_LEVELS = 3
 
 
 @dataclass(frozen=True)
@@ -45,16 +49,28 @@ def query_plan(synset: Synset) -> list[PlannedQuery]:
     for lemma in lemmas:
         add(lemma, "lemma")
     gloss = synset.gloss.lower()
+
+    def extend(word: str, parent: Synset) -> None:
+        for lemma in lemmas:
+            low, w = lemma.lower(), word.lower()
+            if low == w or low.endswith(" " + w):
+                continue  # "Eskimo dog" + "dog" adds nothing
+            add(f"{lemma} {word}", "lemma + parent", parent)
+
+    closure = (
+        SynsetClosure.objects.filter(
+            descendant=synset, distance__gte=1, distance__lte=ANCESTOR_LEVELS
+        )
+        .select_related("ancestor")
+        .order_by("distance", "ancestor__name")
+    )
+    for row in closure:
+        for word in [_words(lemma) for lemma in row.ancestor.lemmas]:
+            if re.search(rf"\b{re.escape(word.lower())}\b", gloss):
+                extend(word, row.ancestor)
     for parent in synset_parents(synset):
         parent_lemmas = [_words(lemma) for lemma in parent.lemmas] or [parent.lemma]
-        words = [parent_lemmas[0]] + [
-            w for w in parent_lemmas[1:] if re.search(rf"\b{re.escape(w.lower())}\b", gloss)
-        ]
-        for word in words:
-            for lemma in lemmas:
-                if lemma.lower() == word.lower() or lemma.lower().endswith(" " + word.lower()):
-                    continue
-                add(f"{lemma} {word}", "lemma + parent", parent)
+        extend(parent_lemmas[0], parent)
     return plan
 
 

@@ -135,7 +135,7 @@ def _start_staged(request: HttpRequest, token: str) -> HttpResponse:
         directory = staging_dir(token=token, user=request.user)
         job = _start(request, staging_source(directory), cleanup=True)
     except SynsetLookupError as exc:
-        return _refused(request, f"{exc}. Nothing was ingested; the upload is kept.")
+        return _refused(request, f"{exc} Nothing was ingested; the upload is kept.")
     except (IngestSourceError, UploadError) as exc:
         return _refused(request, str(exc))
     return _started(request, job)
@@ -155,7 +155,7 @@ def ingest_start_view(request: HttpRequest) -> HttpResponse:
             source = staging_write_urls(directory=directory, urls=urls)
             job = _start(request, source, cleanup=True)
         except SynsetLookupError as exc:
-            return _refused(request, f"{exc}. Nothing was ingested.")
+            return _refused(request, f"{exc} Nothing was ingested.")
         except (IngestSourceError, UploadError) as exc:
             return _refused(request, str(exc))
         return _started(request, job)
