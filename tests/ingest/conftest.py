@@ -191,7 +191,7 @@ class Routes(BaseHTTPRequestHandler):
                     with Routes.lock:
                         Routes.in_flight -= 1
             elif path.startswith("/status/"):
-                code = int(path[8:])
+                code = int(path[8:].split("?")[0])
                 self._send(code, b"nope", "text/plain")
             elif path == "/sleep":
                 time.sleep(30)
