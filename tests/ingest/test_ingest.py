@@ -132,6 +132,7 @@ def test_hostile_batch_each_bad_item_has_its_reason_and_the_good_are_ingested(
     assert (job.done, job.total, job.errors) == (len(by_uri), len(by_uri), len(hostile))
 
 
+@pytest.mark.sqlite
 def test_running_the_same_source_again_adds_nothing(tmp_path: Path, media_root: Path) -> None:
     root = tmp_path / "src"
     for i in range(6):
@@ -149,6 +150,7 @@ def test_running_the_same_source_again_adds_nothing(tmp_path: Path, media_root: 
     assert s2["errors"] == 1
 
 
+@pytest.mark.sqlite
 def test_same_image_for_two_synsets_is_one_image_and_two_candidates(
     tmp_path: Path, media_root: Path
 ) -> None:
@@ -273,6 +275,7 @@ def test_a_bug_in_one_item_never_fails_the_batch(
     assert items(job)[f"{DOG}/a.jpg"].status == "done"
 
 
+@pytest.mark.sqlite
 def test_chunks_split_and_rerun_chunk_is_idempotent(
     tmp_path: Path, media_root: Path, settings
 ) -> None:  # type: ignore[no-untyped-def]
