@@ -28,6 +28,7 @@ WNID = "n02084071"
 # Throughput targets from the issue.
 TARGET_PER_CORE = 150.0
 TARGET_URL_LIST_MB = 300.0
+ROUNDS = int(os.environ.get("BENCH_INGEST_ROUNDS", "3"))
 
 
 # --- the image set ------------------------------------------------------------------------------
@@ -156,8 +157,15 @@ def _shell(code: str, **env: str) -> tuple[str, float, float, float]:
 
 
 INGEST = """
-import resource, time
+import resource, shutil, time
+from django.conf import settings
+from curation.models import Candidate, Image, ImageOrigin, IngestItem, Job
 from curation.services.ingest import ingest_start
+import curation.services.ingest.handler, curation.services.ingest.chunk  # imports off the clock
+if {fresh}:
+    for model in (IngestItem, Candidate, ImageOrigin, Image, Job):
+        model.objects.all().delete()
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 job = ingest_start(source={source!r}, synset="{wnid}", source_name="bench", inline=True)
@@ -185,6 +193,21 @@ c0, t0 = cpu(), time.perf_counter()
 hashes = encoder.encode_images(image_dir=sys.argv[1], num_enc_workers=0)
 t1, c1 = time.perf_counter(), cpu()
 print("RESULT", len(hashes), round(t1 - t0, 3), round(c1 - c0, 3))
+"""
+
+DECODE_ONLY = """
+import resource, sys, time
+from pathlib import Path
+from curation.ingest.decode import decode_image
+from curation.ingest.limits import Limits
+limits = Limits()
+files = sorted(Path(sys.argv[1]).glob("*.jpg"))
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+for path in files:
+    decode_image(path.read_bytes(), limits)
+t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+print("RESULT", len(files), round(t1 - t0, 3), round(cpu, 3))
 """
 
 PLAN = """
@@ -245,15 +268,30 @@ def run() -> tuple[str, str]:
     _recreate_db()
     shutil.rmtree(WORK / "ingest-media", ignore_errors=True)
 
-    # imagededup first: the files are in the page cache for both (they were just written).
-    proc = subprocess.run(
-        [python(), "-c", IMAGEDEDUP, str(images)], cwd=ROOT, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr)
-    hashed, dd_wall, dd_cpu = _result(proc.stdout)
-    first = _result(_shell(INGEST.format(source=str(images), wnid=WNID))[0])
-    again = _result(_shell(INGEST.format(source=str(images), wnid=WNID))[0])
+    # Alternate the two, ROUNDS times, and keep each one's best round: the machine may be busy.
+    dd_runs, our_runs, decode_runs = [], [], []
+    for _ in range(ROUNDS):
+        proc = subprocess.run(
+            [python(), "-c", DECODE_ONLY, str(images)], cwd=ROOT, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr)
+        decode_runs.append(_result(proc.stdout))
+        proc = subprocess.run(
+            [python(), "-c", IMAGEDEDUP, str(images)], cwd=ROOT, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr)
+        dd_runs.append(_result(proc.stdout))
+        our_runs.append(
+            _result(_shell(INGEST.format(source=str(images), wnid=WNID, fresh=True))[0])
+        )
+    hashed, dd_wall, dd_cpu = min(dd_runs, key=lambda r: float(r[1]))
+    dd_cpu = min(float(r[2]) for r in dd_runs)
+    first = min(our_runs, key=lambda r: float(r[5]))
+    first[6] = str(min(float(r[6]) for r in our_runs))
+    decoded = min(float(r[1]) for r in decode_runs), min(float(r[2]) for r in decode_runs)
+    again = _result(_shell(INGEST.format(source=str(images), wnid=WNID, fresh=False))[0])
     assert first[0] == "succeeded" and int(first[2]) == n, first
     assert int(again[2]) == 0 and int(again[3]) == n, again
 
@@ -280,6 +318,14 @@ def run() -> tuple[str, str]:
             f"{n / float(again[6]):,.0f}",
         ],
         [
+            "SynsetLab decoding alone (decode, pHash, WebP thumbnail in memory; no files, no DB)",
+            f"{n:,}",
+            f"{decoded[0]:.1f}",
+            f"{n / decoded[0]:,.0f}",
+            f"{decoded[1]:.1f}",
+            f"{n / decoded[1]:,.0f}",
+        ],
+        [
             "imagededup `PHash().encode_images` (hash only, `num_enc_workers=0`: one worker)",
             f"{int(hashed):,}",
             f"{float(dd_wall):.1f}",
@@ -291,8 +337,9 @@ def run() -> tuple[str, str]:
     body = [
         f"{n:,} JPEGs of 500x375 (Open Clip Art drawings flattened onto white, q 90, "
         f"{sum(p.stat().st_size for p in images.glob('*.jpg')) / n / 1024:.0f} KB on average), "
-        "one process, PostgreSQL, local file storage. Targets: >= 150 images/s per core for the "
-        "full path, and at least imagededup's hash-only rate per core.",
+        f"one process, PostgreSQL, local file storage; best of {ROUNDS} alternating rounds "
+        "(wall and CPU each). Targets: >= 150 images/s per core for the full path, and at least "
+        "imagededup's hash-only rate per core.",
         "",
         table(["path", "images", "wall s", "images/s", "CPU s", "images per CPU-second"], rows),
         "",
@@ -301,9 +348,12 @@ def run() -> tuple[str, str]:
         f"({'meets' if rate >= TARGET_PER_CORE else 'misses'} the 150/s target; "
         f"{'at least as fast as' if rate >= dd_rate else 'slower than'} imagededup). "
         "What makes the difference: JPEGs are decoded once, in libjpeg's DCT-scaling draft mode "
-        "straight to thumbnail size; the pHash is computed from that small decoded image; WebP "
-        "thumbnails use libwebp's fastest method; rows are written per chunk of 256 in one "
-        "transaction (INSERT ... ON CONFLICT ... RETURNING, COPY for staging rows).",
+        "straight to thumbnail size (imagededup decodes at full size, then resizes to 32x32); the "
+        "pHash is computed from that small decoded image; WebP thumbnails use libwebp's fastest "
+        "method; files are written in place (fan-out folders made once per process); rows are "
+        "written per chunk of 256 in one transaction (unnest arrays with ON CONFLICT ... "
+        "RETURNING, one UPDATE for the items, COPY for staging rows). Known images (by sha256) "
+        "are neither decoded nor stored again.",
     ]
 
     idle = float(_result(_shell(IDLE)[0])[0])

@@ -300,3 +300,24 @@ def test_chunks_split_and_rerun_chunk_is_idempotent(
     assert before == after == (10, 10, 10)
     summary = IngestItem.objects.filter(job=job, image_created=True).count()
     assert summary == 10
+
+
+def test_follower_jobs_from_after_ingest_are_chained(
+    tmp_path: Path, media_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import curation.services.pipeline as pipeline
+
+    made: list[Job] = []
+
+    def after_ingest(*, job: Job) -> list[Job]:
+        unsaved = Job(kind="test_sleep", params={"n": 1}, queue="cpu")  # parent set by ingest
+        made.append(unsaved)
+        return [unsaved]
+
+    monkeypatch.setattr(pipeline, "after_ingest", after_ingest)
+    write(tmp_path / "one.jpg", jpeg(81))
+    job = ingest_start(source=tmp_path / "one.jpg", synset=DOG, inline=True)
+    (follower,) = made
+    follower.refresh_from_db()
+    assert follower.parent_id == job.pk and follower.status == Job.Status.QUEUED
+    assert list(job.followers.all()) == [follower]
