@@ -282,3 +282,10 @@ INGEST_ARCHIVE_MAX_ENTRIES = env.int("INGEST_ARCHIVE_MAX_ENTRIES", default=2_000
 INGEST_UPLOAD_MAX_BYTES = env.int("INGEST_UPLOAD_MAX_BYTES", default=4 * 1024 * 1024 * 1024)
 # Server folders the web page and API may name as a source (the command may name any path).
 INGEST_SERVER_ROOTS = env.list("INGEST_SERVER_ROOTS", default=[str(DATA_ROOT / "incoming")])
+# OpenAPI: jobs and images both have a `status` choice set; name each enum.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "JobStatusEnum": "curation.models.jobs.Job.Status",
+        "ImageStatusEnum": "curation.models.images.Image.Status",
+    }
+)

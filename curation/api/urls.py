@@ -3,7 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from curation.api.candidates import CandidateViewSet
 from curation.api.images import ImageViewSet
-from curation.api.ingest import ImportViewSet, SynsetQueriesView
+from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueriesView
 from curation.api.jobs import JobViewSet
 from curation.api.synsets import SynsetViewSet
 
@@ -20,12 +20,12 @@ urlpatterns = router.urls
 urlpatterns += [
     re_path(
         r"^imports$",
-        ImportViewSet.as_view({"get": "list", "post": "create"}),
+        ImportAliasViewSet.as_view({"get": "list", "post": "create"}),
         name="import-list-noslash",
     ),
     re_path(
         r"^imports/(?P<pk>[0-9]+)/report\.csv$",
-        ImportViewSet.as_view({"get": "report"}),
+        ImportAliasViewSet.as_view({"get": "report"}),
         name="import-report-noslash",
     ),
     re_path(
