@@ -137,6 +137,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         handler = self.upload_handler
         data_in = request.data  # parses the body (streaming uploads through the handler)
         if handler is not None and handler.error:
+            handler.discard()
             return Response(
                 {"detail": handler.error}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
             )

@@ -110,6 +110,7 @@ def _ingest_upload_checked(
 ) -> HttpResponse:
     files = request.FILES.getlist("files")
     if handler.error:
+        handler.discard()
         return _refused(request, handler.error, status=413)
     directory = staging_dir(token=token, user=request.user)
     try:

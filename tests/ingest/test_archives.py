@@ -151,3 +151,18 @@ def test_truncated_archive_keeps_what_was_read(tmp_path: Path, media_root: Path)
     assert job.status == Job.Status.SUCCEEDED
     assert got["cut.tar"][0] == "archive_error"
     assert 1 <= sum(1 for reason, _ in got.values() if reason == "") <= 3
+
+
+def test_scratch_of_failed_jobs_is_swept(tmp_path: Path, media_root: Path) -> None:
+    from curation.services.ingest import ingest_work_sweep
+    from curation.services.jobs import job_create
+
+    failed = job_create(kind="ingest", params={})
+    Job.objects.filter(pk=failed.pk).update(status=Job.Status.FAILED)
+    running = job_create(kind="ingest", params={})
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.RUNNING)
+    for job in (failed, running):
+        (ingest_work_dir(job) / "extracted").mkdir(parents=True)
+    (ingest_work_dir(failed).parent / "999999").mkdir()  # a job that no longer exists
+    assert ingest_work_sweep() == 2
+    assert not ingest_work_dir(failed).exists() and ingest_work_dir(running).exists()

@@ -16,6 +16,7 @@ Raises IngestSourceError (the source cannot be used; nothing was created) or Syn
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "ingest_check_server_path",
     "ingest_start",
     "ingest_work_dir",
+    "ingest_work_sweep",
 ]
 
 JOB_KIND = "ingest"
@@ -46,6 +48,21 @@ class IngestSourceError(Exception):
 def ingest_work_dir(job: Job) -> Path:
     """Scratch space of one ingest job (archive extraction), removed when the job succeeds."""
     return Path(settings.DATA_ROOT) / "ingest" / "jobs" / str(job.pk)
+
+
+def ingest_work_sweep() -> int:
+    """Remove scratch folders of ingest jobs that ended without finalizing (failed, cancelled)."""
+    root = Path(settings.DATA_ROOT) / "ingest" / "jobs"
+    if not root.exists():
+        return 0
+    ids = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
+    ended = set(
+        Job.objects.filter(pk__in=ids, status__in=Job.FINISHED).values_list("pk", flat=True)
+    )
+    gone = set(ids) - set(Job.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    for job_id in ended | gone:
+        shutil.rmtree(root / str(job_id), ignore_errors=True)
+    return len(ended | gone)
 
 
 def ingest_check_server_path(path: str) -> Path:
@@ -128,6 +145,7 @@ def ingest_start(
     target = _resolve_synset(synset)
     name = (source_name or info.name).strip()[:100] or info.kind
     job = _create_job(info, target, name, created_by, trusted, cleanup)
+    ingest_work_sweep()
     if inline:
         return job_run_inline(job=job, on_progress=on_progress)
     job_dispatch_on_commit(job=job)

@@ -142,6 +142,13 @@ class StagingUploadHandler(FileUploadHandler):
     def upload_interrupted(self) -> None:
         self._abandon()
 
+    def discard(self) -> None:
+        """Remove every file this request staged (the upload was refused)."""
+        self._abandon()
+        if self.directory is not None:
+            for path in (self.directory / "raw").glob(f"{self.batch}-*"):
+                path.unlink(missing_ok=True)
+
 
 def clean_relpath(relpath: str, fallback: str) -> str:
     """A relative path we are willing to create: no '..', no absolute part, bounded depth."""
