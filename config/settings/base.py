@@ -277,7 +277,7 @@ INGEST_ARCHIVE_MAX_RATIO = env.int("INGEST_ARCHIVE_MAX_RATIO", default=100)
 INGEST_ARCHIVE_MAX_TOTAL_BYTES = env.int(
     "INGEST_ARCHIVE_MAX_TOTAL_BYTES", default=20 * 1024 * 1024 * 1024
 )
-INGEST_ARCHIVE_MAX_ENTRIES = env.int("INGEST_ARCHIVE_MAX_ENTRIES", default=2_000_000)
+INGEST_ARCHIVE_MAX_ENTRIES = env.int("INGEST_ARCHIVE_MAX_ENTRIES", default=1_000_000)
 # Uploads (web page and API) are streamed to DATA_ROOT/ingest/uploads, capped per staging area.
 INGEST_UPLOAD_MAX_BYTES = env.int("INGEST_UPLOAD_MAX_BYTES", default=4 * 1024 * 1024 * 1024)
 # Server folders the web page and API may name as a source (the command may name any path).

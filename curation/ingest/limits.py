@@ -27,7 +27,7 @@ class Limits:
     url_user_agent: str = "SynsetLab/0.1"
     archive_max_ratio: int = 100
     archive_max_total_bytes: int = 20 * 1024 * 1024 * 1024
-    archive_max_entries: int = 2_000_000
+    archive_max_entries: int = 1_000_000
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> Limits:

@@ -82,8 +82,8 @@ def test_upload_files_with_relative_paths_good_and_bad(
     text = b"".join(report.streaming_content).decode()
     assert text.splitlines()[0] == "item,reason,message" and "empty_file" in text
     assert Candidate.objects.filter(source="api-upload").count() == 2
-    # The staged upload is removed once the job succeeded.
-    assert not Path(job.params["source"]).exists()
+    # The staged upload (its whole staging area) is removed once the job succeeded.
+    assert not Path(job.params["source"]).parent.exists()
 
 
 def test_upload_one_archive(

@@ -222,9 +222,10 @@ class IngestHandler:
 
 
 def _remove_staged_source(source: Path) -> None:
-    """Remove a staged upload (only ever under DATA_ROOT/ingest/uploads)."""
+    """Remove a staged upload's whole staging area (only ever under DATA_ROOT/ingest/uploads)."""
     uploads = (Path(settings.DATA_ROOT) / "ingest" / "uploads").resolve()
-    target = source if source.is_dir() else source.parent
-    target = target.resolve()
-    if uploads in target.parents:
+    target = source.resolve()
+    while target.parent != uploads and uploads in target.parents:
+        target = target.parent
+    if target.parent == uploads:
         shutil.rmtree(target, ignore_errors=True)
