@@ -11,6 +11,7 @@ from bench import append_results
 
 BENCHMARKS = [
     "bench.bench_wordnet",
+    "bench.bench_ingest",
 ]
 
 

@@ -65,3 +65,16 @@ class CandidateAdmin(CuratorAdmin):
     list_filter = ["state", "source"]
     raw_id_fields = ["image", "synset", "job"]
     show_full_result_count = False
+
+
+# --- Ingest -------------------------------------------------------------------------------------
+from curation.models import IngestItem  # noqa: E402
+
+
+@admin.register(IngestItem)
+class IngestItemAdmin(CuratorAdmin):
+    list_display = ["job", "seq", "uri", "synset", "status", "reason", "image"]
+    list_filter = ["status", "reason"]
+    raw_id_fields = ["job", "synset", "image"]
+    search_fields = ["uri"]
+    show_full_result_count = False

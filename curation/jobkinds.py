@@ -21,5 +21,6 @@ JOB_KINDS: dict[str, JobKind] = {
     "import_wordnet": JobKind(
         "cpu", "curation.services.wordnet:WordnetImportHandler", "Import WordNet"
     ),
+    "ingest": JobKind("cpu", "curation.services.ingest.handler:IngestHandler", "Ingest images"),
     "test_sleep": JobKind("cpu", "curation.services.jobs:SleepHandler", "Test job"),
 }

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from curation.views import audit, dashboard, jobs, synsets
+from curation.views import audit, candidates, dashboard, images, ingest, jobs, queries, synsets
 
 app_name = "curate"
 
@@ -11,6 +11,16 @@ urlpatterns = [
     path("synsets/import-wordnet/", synsets.wordnet_import, name="wordnet-import"),
     path("synsets/<str:wnid>/", synsets.synset_detail, name="synset-detail"),
     path("audit/", audit.audit_list, name="audit-list"),
+    # Ingest: candidates, images, query plans, uploads.
+    path("synsets/<str:wnid>/candidates/", candidates.candidate_grid, name="candidate-grid"),
+    re_path(r"^synsets/(?P<wnid>[^/]+)/queries/?$", queries.synset_queries, name="synset-queries"),
+    path("queries.csv", queries.active_queries_csv, name="queries-csv"),
+    path("images/<int:pk>/", images.image_detail, name="image-detail"),
+    path("ingest/", ingest.ingest_page, name="ingest"),
+    path("ingest/upload/", ingest.ingest_upload, name="ingest-upload"),
+    path("ingest/start/", ingest.ingest_start_view, name="ingest-start"),
+    path("ingest/<int:pk>/", ingest.ingest_job, name="ingest-job"),
+    path("ingest/<int:pk>/errors.csv", ingest.ingest_errors_csv, name="ingest-errors-csv"),
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", jobs.job_cancel_view, name="job-cancel"),

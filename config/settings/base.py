@@ -250,3 +250,46 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Ingest: candidate images from folders, archives, URL lists and uploads -----------------------
+# Per-file limits (a file over a limit becomes an error row with a reason; the batch goes on).
+INGEST_MAX_BYTES = env.int("INGEST_MAX_BYTES", default=32 * 1024 * 1024)
+INGEST_MAX_PIXELS = env.int("INGEST_MAX_PIXELS", default=50_000_000)  # bombs are errors
+INGEST_MIN_SIDE = env.int("INGEST_MIN_SIDE", default=32)
+INGEST_ALLOWED_FORMATS = env.list(
+    "INGEST_ALLOWED_FORMATS", default=["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"]
+)
+INGEST_THUMB_SIZE = env.int("INGEST_THUMB_SIZE", default=256)
+# Items per chunk (one Celery task each): local files, and URLs (slower, bounded by timeouts).
+INGEST_CHUNK_SIZE = env.int("INGEST_CHUNK_SIZE", default=256)
+INGEST_URL_CHUNK_SIZE = env.int("INGEST_URL_CHUNK_SIZE", default=64)
+# URL fetching: http/https only; private, loopback, link-local and metadata addresses are refused
+# (also after redirects and DNS) unless listed in INGEST_URL_ALLOW_NETWORKS (CIDRs, intranet).
+INGEST_URL_CONNECT_TIMEOUT = env.float("INGEST_URL_CONNECT_TIMEOUT", default=5.0)
+INGEST_URL_READ_TIMEOUT = env.float("INGEST_URL_READ_TIMEOUT", default=15.0)
+INGEST_URL_TOTAL_TIMEOUT = env.float("INGEST_URL_TOTAL_TIMEOUT", default=45.0)
+INGEST_URL_MAX_REDIRECTS = env.int("INGEST_URL_MAX_REDIRECTS", default=5)
+INGEST_URL_RETRIES = env.int("INGEST_URL_RETRIES", default=2)  # extra tries after a 5xx
+INGEST_URL_PER_HOST = env.int("INGEST_URL_PER_HOST", default=4)  # concurrent fetches per host
+INGEST_URL_THREADS = env.int("INGEST_URL_THREADS", default=16)
+INGEST_URL_ALLOW_NETWORKS = env.list("INGEST_URL_ALLOW_NETWORKS", default=[])
+INGEST_URL_USER_AGENT = env.str(
+    "INGEST_URL_USER_AGENT", default="SynsetLab/0.1 (candidate image ingest)"
+)
+# Archives: each entry is checked; bombs are refused by ratio and by total size.
+INGEST_ARCHIVE_MAX_RATIO = env.int("INGEST_ARCHIVE_MAX_RATIO", default=100)
+INGEST_ARCHIVE_MAX_TOTAL_BYTES = env.int(
+    "INGEST_ARCHIVE_MAX_TOTAL_BYTES", default=20 * 1024 * 1024 * 1024
+)
+INGEST_ARCHIVE_MAX_ENTRIES = env.int("INGEST_ARCHIVE_MAX_ENTRIES", default=1_000_000)
+# Uploads (web page and API) are streamed to DATA_ROOT/ingest/uploads, capped per staging area.
+INGEST_UPLOAD_MAX_BYTES = env.int("INGEST_UPLOAD_MAX_BYTES", default=4 * 1024 * 1024 * 1024)
+# Server folders the web page and API may name as a source (the command may name any path).
+INGEST_SERVER_ROOTS = env.list("INGEST_SERVER_ROOTS", default=[str(DATA_ROOT / "incoming")])
+# OpenAPI: jobs and images both have a `status` choice set; name each enum.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "JobStatusEnum": "curation.models.jobs.Job.Status",
+        "ImageStatusEnum": "curation.models.images.Image.Status",
+    }
+)

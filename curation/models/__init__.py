@@ -1,6 +1,7 @@
 from .audit import AuditEvent
 from .duplicates import DuplicateGroup, DuplicateKind, DuplicateMember, NotDuplicatePair
 from .images import Candidate, Image, ImageOrigin
+from .ingest import IngestItem
 from .jobs import Job, JobChunk
 from .registry import ModelArtifact
 from .synsets import Synset, SynsetClosure, SynsetEdge
@@ -13,6 +14,7 @@ __all__ = [
     "DuplicateMember",
     "Image",
     "ImageOrigin",
+    "IngestItem",
     "Job",
     "JobChunk",
     "ModelArtifact",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
@@ -13,8 +14,20 @@ from curation.models import Synset
 from curation.services.jobs import job_create, job_run_inline
 from curation.services.synsets import synsets_activate
 
-# The sample set's synsets (one folder each under sample_data/images/).
-DEMO_SYNSETS = ["n02084071", "n02121620", "n01503061", "n02958343", "n03001627"]
+# The sample set's synsets (one folder each under sample_data/images/; see its README).
+DEMO_SYNSETS = [
+    "n01503061",  # bird.n.01
+    "n02159955",  # insect.n.01
+    "n01861778",  # mammal.n.01
+    "n07705931",  # edible_fruit.n.01
+    "n07609840",  # dessert.n.01
+    "n07881800",  # beverage.n.01
+    "n03354903",  # flag.n.01
+    "n11669921",  # flower.n.01
+    "n03544360",  # house.n.01
+    "n03800933",  # musical_instrument.n.01
+]
+SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "sample_data" / "images"
 DEMO_TARGET = 100
 
 
@@ -58,7 +71,30 @@ def demo_activate(say: Callable[[str], None]) -> None:
     say(f"demo synsets active: {summary.matched} ({summary.changed} newly)")
 
 
+def demo_ingest(say: Callable[[str], None]) -> None:
+    """Ingest the bundled sample set, inline (the worker is not running yet); once only."""
+    from curation.models import Job
+    from curation.services.ingest import ingest_start
+
+    done = Job.objects.filter(
+        kind="ingest", status=Job.Status.SUCCEEDED, params__source=str(SAMPLE_IMAGES)
+    ).exists()
+    if done:
+        say("sample images already ingested")
+        return
+    say(f"ingesting the sample images ({SAMPLE_IMAGES})")
+    job = ingest_start(source=SAMPLE_IMAGES, source_name="sample_data", inline=True)
+    summary = job.result.get("summary", {})
+    if job.status != job.Status.SUCCEEDED:
+        raise RuntimeError(f"ingesting the sample images failed: {job.error}")
+    say(
+        f"sample images: {summary.get('new_images', 0)} new images, "
+        f"{summary.get('new_candidates', 0)} new candidates, {summary.get('errors', 0)} errors"
+    )
+
+
 def demo_prepare(say: Callable[[str], None]) -> list[DemoLogin]:
     demo_wordnet(say)
     demo_activate(say)
+    demo_ingest(say)
     return demo_users()
