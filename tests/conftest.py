@@ -179,6 +179,8 @@ def purge_queues() -> None:
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     for key in ("default", "cpu", "gpu", "unacked", "unacked_index"):
         client.delete(key)
+    for key in client.scan_iter("synsetlab:worker:*"):  # heartbeats of SIGKILLed test workers
+        client.delete(key)
 
 
 @pytest.fixture

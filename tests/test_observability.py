@@ -38,9 +38,10 @@ def test_healthz_is_503_when_redis_is_unreachable(settings) -> None:  # type: ig
 
 
 def test_worker_heartbeat_shows_in_healthz_and_metrics(live_db) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import make_user
+    from tests.conftest import make_user, purge_queues
     from worker.heartbeat import workers_alive
 
+    purge_queues()
     client = Client()
     client.force_login(make_user("cora", "curator"))
 
