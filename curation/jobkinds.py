@@ -22,4 +22,5 @@ JOB_KINDS: dict[str, JobKind] = {
         "cpu", "curation.services.wordnet:WordnetImportHandler", "Import WordNet"
     ),
     "test_sleep": JobKind("cpu", "curation.services.jobs:SleepHandler", "Test job"),
+    "consensus": JobKind("cpu", "annotate.services.consensus:ConsensusHandler", "Consensus"),
 }

@@ -1,0 +1,359 @@
+"""Task assignment: which candidates need votes, leases, and the next task for an annotator.
+
+Every open, non-gold candidate has a QueueItem holding `need` (further votes wanted now, set by
+consensus) and `leased` (leases out right now). Leasing selects QueueItem rows FOR UPDATE SKIP
+LOCKED with `leased < need` in the WHERE clause and increments `leased` in the same transaction:
+a row another request holds is skipped, and a row changed by a request that committed meanwhile is
+re-checked on its new version by PostgreSQL, so concurrent requests never lease more than needed.
+An annotator's own requests are serialized by a lock on their Annotator row (no double lease of one
+candidate to one person, even with two tabs). On SQLite, writes are serialized by the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, Max, OuterRef, QuerySet
+from django.db.models.functions import Abs, Greatest
+from django.utils import timezone
+
+from annotate.models import (
+    Annotator,
+    Assignment,
+    AssignmentItem,
+    GoldItem,
+    QueueItem,
+    Study,
+    Vote,
+)
+from annotate.services.annotators import AnnotatorBlocked
+from curation.models import Candidate, Image
+
+logger = logging.getLogger(__name__)
+
+RECENT_WINDOW = 2_000  # candidate ids below the high-water mark re-checked on every request
+WIDE_WINDOW = 200_000  # ... and every WIDE_EVERY_S seconds (ingest chunks commit out of order)
+WIDE_EVERY_S = 30.0
+_last_wide_sync = 0.0
+
+
+class TaskNotFound(Exception):
+    """No such task for this annotator."""
+
+
+class TaskExpired(Exception):
+    """The task's lease ran out and its items went back to the queue."""
+
+
+# --- the queue ------------------------------------------------------------------------------------
+
+
+def queue_sync(*, full: bool = False) -> int:
+    """Give new open candidates a QueueItem (gold candidates never get one) and top up each
+    affected synset's random calibration subset; `full` also closes rows whose candidate left the
+    open states and checks every candidate. Returns the number of rows created."""
+    global _last_wide_sync
+    candidates = Candidate.objects.filter(state__in=Candidate.OPEN).exclude(gold__isnull=False)
+    if not full:
+        hwm = QueueItem.objects.aggregate(m=Max("candidate_id"))["m"] or 0
+        window = RECENT_WINDOW
+        if time.monotonic() - _last_wide_sync > WIDE_EVERY_S:
+            window, _last_wide_sync = WIDE_WINDOW, time.monotonic()
+        candidates = candidates.filter(pk__gt=max(0, hwm - window))
+    missing = list(
+        candidates.exclude(Exists(QueueItem.objects.filter(candidate_id=OuterRef("pk"))))
+        .values_list("pk", "synset_id")
+        .order_by("pk")[:100_000]
+    )
+    if missing:
+        QueueItem.objects.bulk_create(
+            [
+                QueueItem(candidate_id=pk, synset_id=synset_id, need=settings.ANNOTATE_MIN_VOTES)
+                for pk, synset_id in missing
+            ],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+    synsets = {synset_id for _, synset_id in missing}
+    if full:
+        closed = QueueItem.objects.filter(open=True).filter(
+            ~Exists(Candidate.objects.filter(pk=OuterRef("candidate_id"), state__in=Candidate.OPEN))
+            | Exists(GoldItem.objects.filter(candidate_id=OuterRef("candidate_id")))
+        )
+        closed.update(open=False, need=0)
+        synsets |= set(QueueItem.objects.values_list("synset_id", flat=True).distinct())
+    if synsets:
+        from annotate.services.consensus import consensus_rows_for
+
+        consensus_rows_for(synsets)
+        for synset_id in synsets:
+            _top_up_calibration(synset_id)
+    return len(missing)
+
+
+def _top_up_calibration(synset_id: int) -> None:
+    size = settings.ANNOTATE_CALIBRATION_SIZE
+    if size <= 0:
+        return
+    have = QueueItem.objects.filter(synset_id=synset_id, calibration=True).count()
+    if have >= size:
+        return
+    picks = list(
+        QueueItem.objects.filter(synset_id=synset_id, open=True, calibration=False)
+        .order_by("?")
+        .values_list("pk", flat=True)[: size - have]
+    )
+    QueueItem.objects.filter(pk__in=picks).update(
+        calibration=True,
+        need=Greatest(settings.ANNOTATE_CALIBRATION_VOTES - F("votes"), 0),
+    )
+
+
+def _release(assignment_ids: list[int], status: str) -> int:
+    """Give back the leases the assignments hold; mark them `status`. In a transaction."""
+    items = AssignmentItem.objects.filter(assignment_id__in=assignment_ids, leased=True)
+    per_candidate = Counter(items.values_list("candidate_id", flat=True))
+    if per_candidate:
+        locked = list(
+            QueueItem.objects.select_for_update()
+            .filter(candidate_id__in=list(per_candidate))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        by_count: dict[int, list[int]] = {}
+        for candidate_id in locked:
+            by_count.setdefault(per_candidate[candidate_id], []).append(candidate_id)
+        for count, ids in by_count.items():
+            QueueItem.objects.filter(pk__in=ids).update(leased=Greatest(F("leased") - count, 0))
+        items.update(leased=False)
+    return Assignment.objects.filter(pk__in=assignment_ids, status=Assignment.Status.OPEN).update(
+        status=status
+    )
+
+
+def leases_expire(*, limit: int = 200) -> int:
+    """Expire open tasks past their lease; their items go back to the queue."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Assignment.objects.select_for_update(skip_locked=True)
+            .filter(status=Assignment.Status.OPEN, expires_at__lt=now)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        return _release(ids, Assignment.Status.EXPIRED)
+
+
+@transaction.atomic
+def tasks_release_for(*, annotator: Annotator) -> int:
+    """Give back every open task of an annotator (e.g. when they are blocked)."""
+    ids = list(
+        Assignment.objects.select_for_update()
+        .filter(annotator=annotator, status=Assignment.Status.OPEN)
+        .values_list("pk", flat=True)
+    )
+    return _release(ids, Assignment.Status.EXPIRED) if ids else 0
+
+
+# --- next task ------------------------------------------------------------------------------------
+
+
+def _eligible(annotator: Annotator) -> QuerySet[QueueItem]:
+    """Queue rows this annotator may get: open, under their need, active synset, open candidate
+    with a usable image, not voted on by them, not in one of their open tasks."""
+    return (
+        QueueItem.objects.filter(
+            open=True,
+            leased__lt=F("need"),
+            synset__active=True,
+            candidate__state__in=Candidate.OPEN,
+            candidate__image__status=Image.Status.OK,
+        )
+        .exclude(
+            Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
+        )
+        .exclude(
+            Exists(
+                AssignmentItem.objects.filter(
+                    candidate_id=OuterRef("candidate_id"),
+                    assignment__annotator=annotator,
+                    assignment__status=Assignment.Status.OPEN,
+                )
+            )
+        )
+    )
+
+
+def _ordering() -> list:
+    """Calibration first, then fewest votes, then by machine score as configured, then id."""
+    order = settings.ANNOTATE_SCORE_ORDER
+    keys: list = [F("calibration").desc(), "votes"]
+    score = F("candidate__machine_score")
+    if order == "desc":
+        keys.append(score.desc(nulls_last=True))
+    elif order == "asc":
+        keys.append(score.asc(nulls_last=True))
+    elif order == "uncertain":
+        keys.append(Abs(score - 0.5).asc(nulls_last=True))
+    keys.append("candidate_id")
+    return keys
+
+
+def _pick_gold(annotator: Annotator, synset_id: int, count: int) -> list[int]:
+    if count <= 0:
+        return []
+    return list(
+        GoldItem.objects.filter(
+            candidate__synset_id=synset_id, candidate__image__status=Image.Status.OK
+        )
+        .exclude(candidate__state=Candidate.State.EXCLUDED)
+        .exclude(
+            Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
+        )
+        .exclude(
+            Exists(
+                AssignmentItem.objects.filter(
+                    candidate_id=OuterRef("candidate_id"),
+                    assignment__annotator=annotator,
+                    assignment__status=Assignment.Status.OPEN,
+                )
+            )
+        )
+        .order_by("?")
+        .values_list("candidate_id", flat=True)[:count]
+    )
+
+
+def _gold_count(annotator: Annotator, regular: int, open_gold: int) -> int:
+    """How many hidden gold items to mix in: ~ANNOTATE_GOLD_FRACTION of the task, drawn at random
+    (a fixed count would be countable); more until a new annotator has ANNOTATE_ONBOARDING_GOLD
+    gold answers, so the accuracy floor can act on their first tasks."""
+    fraction = min(max(settings.ANNOTATE_GOLD_FRACTION, 0.0), 0.9)
+    if fraction <= 0 or regular <= 0:
+        return 0
+    # Binomial: about `fraction` of the task, never a fixed, countable number.
+    per_item = min(fraction / (1.0 - fraction), 1.0)
+    rng = random.SystemRandom()
+    count = sum(1 for _ in range(regular) if rng.random() < per_item)
+    onboarding = settings.ANNOTATE_ONBOARDING_GOLD - annotator.gold_answers - open_gold
+    if onboarding > 0:
+        count = max(count, min(onboarding, math.ceil(regular / 2)))
+    return min(count, settings.ANNOTATE_TASK_SIZE - regular) if regular else 0
+
+
+def task_next(
+    *, annotator: Annotator, have: Iterable[str] = (), study: Study | None = None
+) -> Assignment | None:
+    """The annotator's next task: an open one they do not hold in `have` (resume), or a new lease
+    on the synset whose candidates most need votes. None when there is nothing to do."""
+    if annotator.status == Annotator.Status.BLOCKED:
+        raise AnnotatorBlocked("this annotator is blocked")
+    leases_expire(limit=50)
+    queue_sync()
+    held = set(have)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Annotator.objects.select_for_update().get(pk=annotator.pk)
+        if locked.status == Annotator.Status.BLOCKED:
+            raise AnnotatorBlocked("this annotator is blocked")
+        open_tasks = list(
+            Assignment.objects.filter(
+                annotator=locked, status=Assignment.Status.OPEN, expires_at__gt=now
+            ).order_by("created_at", "pk")
+        )
+        for task in open_tasks:
+            if task.token not in held:
+                return task
+        if len(open_tasks) >= settings.ANNOTATE_MAX_OPEN_TASKS:
+            return None
+        size = settings.ANNOTATE_TASK_SIZE
+        regular_room = max(1, size - round(size * settings.ANNOTATE_GOLD_FRACTION))
+        eligible = _eligible(locked)
+        tried: set[int] = set()
+        leased: list[int] = []
+        synset_id = None
+        for _ in range(3):
+            synset_id = (
+                eligible.exclude(synset_id__in=tried)
+                .order_by(*_ordering())
+                .values_list("synset_id", flat=True)
+                .first()
+            )
+            if synset_id is None:
+                return None
+            leased = list(
+                eligible.filter(synset_id=synset_id)
+                .order_by(*_ordering())
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("candidate_id", flat=True)[:regular_room]
+            )
+            if leased:
+                break
+            tried.add(synset_id)
+        if not leased or synset_id is None:
+            return None
+        QueueItem.objects.filter(pk__in=leased).update(leased=F("leased") + 1)
+        open_gold = AssignmentItem.objects.filter(assignment__in=open_tasks, is_gold=True).count()
+        gold = _pick_gold(locked, synset_id, _gold_count(locked, len(leased), open_gold))
+        entries = [(c, False) for c in leased] + [(c, True) for c in gold]
+        random.SystemRandom().shuffle(entries)
+        task = Assignment.objects.create(
+            token=secrets.token_urlsafe(12),
+            annotator=locked,
+            synset_id=synset_id,
+            study=study,
+            size=len(entries),
+            expires_at=now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS),
+            heartbeat_at=now,
+        )
+        AssignmentItem.objects.bulk_create(
+            [
+                AssignmentItem(
+                    assignment=task,
+                    candidate_id=candidate_id,
+                    token=secrets.token_urlsafe(12),
+                    position=position,
+                    is_gold=is_gold,
+                    leased=not is_gold,
+                )
+                for position, (candidate_id, is_gold) in enumerate(entries)
+            ]
+        )
+        Annotator.objects.filter(pk=locked.pk).update(last_seen_at=now)
+    return task
+
+
+def task_for(*, annotator: Annotator, token: str) -> Assignment:
+    task = Assignment.objects.filter(token=token, annotator=annotator).first()
+    if task is None:
+        raise TaskNotFound("no such task for this annotator")
+    return task
+
+
+def task_heartbeat(*, annotator: Annotator, token: str) -> Assignment:
+    """Extend an open task's lease while the annotator works on it."""
+    now = timezone.now()
+    with transaction.atomic():
+        task = (
+            Assignment.objects.select_for_update().filter(token=token, annotator=annotator).first()
+        )
+        if task is None:
+            raise TaskNotFound("no such task for this annotator")
+        if task.status == Assignment.Status.EXPIRED:
+            raise TaskExpired("this task expired; its images went to other annotators")
+        if task.status == Assignment.Status.OPEN:
+            task.expires_at = now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS)
+            task.heartbeat_at = now
+            task.save(update_fields=["expires_at", "heartbeat_at"])
+    return task
