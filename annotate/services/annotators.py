@@ -108,7 +108,7 @@ def annotator_set_status(
         tasks_release_for(annotator=locked)
     from annotate.services.consensus import consensus_update
 
-    consensus_update(candidate_ids=candidate_ids, recount=True)
+    consensus_update(candidate_ids=candidate_ids)
     return candidate_ids
 
 

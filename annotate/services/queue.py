@@ -92,7 +92,7 @@ def queue_sync(*, full: bool = False) -> int:
         closed.update(open=False, need=0)
         synsets |= set(QueueItem.objects.values_list("synset_id", flat=True).distinct())
     if synsets:
-        from annotate.services.consensus import consensus_rows_for
+        from annotate.services.consensus.update import consensus_rows_for
 
         consensus_rows_for(synsets)
         for synset_id in synsets:
