@@ -43,13 +43,13 @@ DIFFICULTY_GRID = tuple(np.round(np.arange(-0.6, 0.91, 0.05), 2))
 PROB_MIN, PROB_MAX = 0.01, 0.995
 # Priors as pseudo-counts: worker accuracy around 0.75 and a rare ambiguous class.
 PRIOR_ACCURACY, PRIOR_ACCURACY_STRENGTH = 0.75, 4.0
-PRIOR_AMBIGUOUS_SHARE, PRIOR_AMBIGUOUS_STRENGTH = 0.02, 20.0
+PRIOR_AMBIGUOUS_SHARE, PRIOR_AMBIGUOUS_STRENGTH = 0.01, 10.0
 
 
 @dataclass(frozen=True)
 class SynsetModel:
     prevalence: float = 0.5
-    ambiguous: float = 0.02
+    ambiguous: float = 0.01
     sensitivity: float = 0.75
     specificity: float = 0.75
     ambiguous_yes: float = 0.5
@@ -85,6 +85,8 @@ class SynsetModel:
         lp = np.where(yes > 0.5, np.log(se), np.log(1.0 - se))
         ln = np.where(yes > 0.5, np.log(1.0 - sp), np.log(sp))
         la = np.where(yes > 0.5, math.log(self.ambiguous_yes), math.log(1.0 - self.ambiguous_yes))
+        # A coin-flipper's vote is a coin flip whatever the image: it says nothing at all.
+        la = np.where((se == 0.5) & (sp == 0.5), math.log(0.5), la)
         return lp, ln, la
 
     def posterior(
