@@ -112,7 +112,10 @@ def test_annotator_labels_a_grid_by_keyboard_and_gets_the_next_task(annotate_ser
 def test_annotator_on_a_phone_taps_and_submits(annotate_server, browser) -> None:  # type: ignore[no-untyped-def]
     make_user("pat", "annotator")
     context = browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
     )
     page = context.new_page()
     try:

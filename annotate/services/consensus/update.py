@@ -204,6 +204,25 @@ def _update_batch(ids: list[int]) -> Counter[str]:
                             else "reopened: its counted votes no longer decide it",
                         )
                     )
+            elif closes and not manual and cand.decided_by != policy.method:
+                # Same outcome under a different policy (the curator changed it): say so.
+                updates["decided_by"] = policy.method
+                updates["decided_at"] = now
+                decisions.append(
+                    Decision(
+                        candidate_id=cand.pk,
+                        state=new_state,
+                        previous_state=cand.state,
+                        method=policy.method,
+                        confidence=conf,
+                        votes_yes=yes,
+                        votes_no=raw - yes,
+                        threshold_accept=None if policy.majority else policy.threshold_accept,
+                        threshold_reject=None if policy.majority else policy.threshold_reject,
+                        votes=llr_by_candidate.get(cand.pk, []),
+                        note=f"same outcome under the {policy.method} policy",
+                    )
+                )
             if any(getattr(cand, k) != v for k, v in updates.items()):
                 for key, value in updates.items():
                     setattr(cand, key, value)
