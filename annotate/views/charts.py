@@ -32,7 +32,8 @@ def _frame(title: str, body: list[str], x_label: str, y_label: str) -> SafeStrin
         f'<line class="axis" x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}"/>',
         f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}"/>',
         *body,
-        f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 4}" text-anchor="middle">{escape(x_label)}</text>',
+        f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 4}" text-anchor="middle">'
+        f"{escape(x_label)}</text>",
         f'<text x="10" y="{(TOP + H - BOTTOM) / 2}" text-anchor="middle" '
         f'transform="rotate(-90 10 {(TOP + H - BOTTOM) / 2})">{escape(y_label)}</text>',
         "</svg>",
@@ -49,7 +50,8 @@ def _y_ticks(lo: float, hi: float, fmt: str = "{:g}") -> list[str]:
             f'<line class="grid-line" x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}"/>'
         )
         out.append(
-            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(fmt.format(value))}</text>'
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(fmt.format(value))}</text>"
         )
     return out
 
@@ -109,8 +111,10 @@ def line_chart(
     body = _y_ticks(lo, hi, fmt)
     if target is not None and lo <= target <= hi:
         _, ty = xy(points[0][0], target)
-        body.append(f'<line class="target" x1="{LEFT}" y1="{ty:.1f}" x2="{W - RIGHT}" y2="{ty:.1f}">'
-                    f"<title>target {escape(fmt.format(target))}</title></line>")  # fmt: skip
+        body.append(
+            f'<line class="target" x1="{LEFT}" y1="{ty:.1f}" x2="{W - RIGHT}" y2="{ty:.1f}">'
+            f"<title>target {escape(fmt.format(target))}</title></line>"
+        )
     path = " ".join(
         f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}"
         for i, (x, y) in enumerate(xy(t, v) for t, v in points)
@@ -123,7 +127,8 @@ def line_chart(
             f"{escape(t.strftime('%Y-%m-%d %H:%M'))}: {escape(fmt.format(v))}</title></circle>"
         )
     body.append(
-        f'<text x="{LEFT}" y="{H - BOTTOM + 13}">{escape(points[0][0].strftime("%m-%d %H:%M"))}</text>'
+        f'<text x="{LEFT}" y="{H - BOTTOM + 13}">'
+        f"{escape(points[0][0].strftime('%m-%d %H:%M'))}</text>"
     )
     body.append(
         f'<text x="{W - RIGHT}" y="{H - BOTTOM + 13}" text-anchor="end">'
