@@ -122,10 +122,28 @@ def _gold_counts(annotator_ids: list[int] | None = None) -> dict[int, tuple[int,
     return {r["annotator_id"]: (r["answers"], r["correct"]) for r in rows}
 
 
+def gold_below_floor(correct: int, answers: int) -> float | None:
+    """The gold accuracy if, after ANNOTATE_GOLD_MIN_ANSWERS answers, we are
+    ANNOTATE_GOLD_CONFIDENCE sure the annotator's accuracy is under ANNOTATE_GOLD_FLOOR (Beta
+    posterior from a uniform prior); None otherwise. Ten answers are a small sample: an honest
+    70%-accurate worker scores 6/10 or worse one time in three, so the point estimate alone
+    would block many honest people."""
+    from scipy.stats import beta
+
+    if answers < settings.ANNOTATE_GOLD_MIN_ANSWERS:
+        return None
+    p_at_least_floor = float(
+        beta.sf(settings.ANNOTATE_GOLD_FLOOR, correct + 1, answers - correct + 1)
+    )
+    if p_at_least_floor > 1.0 - settings.ANNOTATE_GOLD_CONFIDENCE:
+        return None
+    return correct / answers
+
+
 def annotators_refresh_gold(*, annotator_ids: list[int] | None = None) -> list[int]:
-    """Recount gold answers and apply the floor: below ANNOTATE_GOLD_FLOOR after
-    ANNOTATE_GOLD_MIN_ANSWERS gold answers, an annotator is flagged, or blocked when
-    ANNOTATE_AUTO_BLOCK. Returns the ids newly blocked (their candidates are re-decided)."""
+    """Recount gold answers and apply the floor (see gold_below_floor): an annotator below it is
+    flagged, or blocked when ANNOTATE_AUTO_BLOCK. Returns the ids newly blocked (their
+    candidates are re-decided)."""
     counts = _gold_counts(annotator_ids)
     ids = annotator_ids if annotator_ids is not None else list(counts)
     rows = list(Annotator.objects.filter(pk__in=ids))
@@ -141,14 +159,13 @@ def annotators_refresh_gold(*, annotator_ids: list[int] | None = None) -> list[i
     for annotator in rows:
         if annotator.status != Annotator.Status.ACTIVE:
             continue  # a curator's flag/block/reinstatement is not overridden here
-        if annotator.gold_answers < settings.ANNOTATE_GOLD_MIN_ANSWERS:
-            continue
-        accuracy = annotator.gold_correct / annotator.gold_answers
-        if accuracy >= settings.ANNOTATE_GOLD_FLOOR:
+        below = gold_below_floor(annotator.gold_correct, annotator.gold_answers)
+        if below is None:
             continue
         reason = (
-            f"gold accuracy {accuracy:.0%} over {annotator.gold_answers} gold answers is under "
-            f"the floor of {settings.ANNOTATE_GOLD_FLOOR:.0%}"
+            f"gold accuracy {below:.0%} ({annotator.gold_correct}/{annotator.gold_answers}) is "
+            f"under the floor of {settings.ANNOTATE_GOLD_FLOOR:.0%} with "
+            f"{settings.ANNOTATE_GOLD_CONFIDENCE:.0%} confidence"
         )
         if settings.ANNOTATE_AUTO_BLOCK:
             annotator_set_status(

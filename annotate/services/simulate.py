@@ -81,7 +81,8 @@ class Truth:
     """Known answers by (image sha256, wnid); a synset's difficulty by wnid."""
 
     labels: dict[tuple[str, str], bool] = field(default_factory=dict)
-    difficulty: dict[str, float] = field(default_factory=dict)
+    difficulty: dict[str, float] = field(default_factory=dict)  # by wnid
+    item_difficulty: dict[tuple[str, str], float] = field(default_factory=dict)  # 1.0: ambiguous
 
     def get(self, sha256: str, wnid: str) -> bool | None:
         return self.labels.get((sha256, wnid))
@@ -141,8 +142,9 @@ def work(
     idle_tries: int = 3,
     idle_sleep: float = 0.2,
     stop: threading.Event | None = None,
-) -> None:
-    """One simulated annotator: next task, answer, submit, until there is no work left."""
+) -> int:
+    """One simulated annotator: next task, answer, submit, until there is no work left.
+    Returns the number of tasks it submitted."""
     rng = random.Random(f"{seed}-{worker.name}")
     idle = 0
     done = 0
@@ -151,16 +153,15 @@ def work(
             task = client.next_task([])
         except Exception as exc:
             stats.add(error=f"{worker.name} next-task: {exc}")
-            return
+            return done
         if task is None:
             idle += 1
             if idle >= idle_tries:
-                return
+                return done
             time.sleep(idle_sleep * idle)
             continue
         idle = 0
         wnid = task["synset"]["wnid"]
-        difficulty = truth.difficulty.get(wnid, 0.0)
         answers = []
         for item in task["items"]:
             match = SHA_RE.search(item["thumb"])
@@ -168,6 +169,7 @@ def work(
             label = truth.get(sha, wnid)
             # Each worker's answer to an image is fixed by the seed, whatever order it comes in.
             item_rng = random.Random(f"{seed}-{worker.name}-{sha}-{wnid}")
+            difficulty = truth.item_difficulty.get((sha, wnid), truth.difficulty.get(wnid, 0.0))
             shows = worker.answer(label, item_rng, difficulty)
             answers.append({"item": item["item"], "shows": shows, "ms": rng.randint(400, 2500)})
         body = {"client_token": uuid.uuid4().hex, "answers": answers}
@@ -175,9 +177,10 @@ def work(
             reply = client.submit(task["id"], body)
         except Exception as exc:
             stats.add(error=f"{worker.name} submit: {exc}")
-            return
+            return done
         stats.add(tasks=1, votes=int(reply.get("recorded", 0)))
         done += 1
+    return done
 
 
 class HttpClient:
@@ -277,25 +280,32 @@ def run_http(
     max_tasks: int | None = None,
     on_progress: Callable[[SimStats], None] | None = None,
 ) -> SimStats:
-    """Drive the real API with the workers, `concurrency` at a time."""
+    """Drive the real API like a crowd working side by side: in each round every worker takes
+    one task (`concurrency` requests in flight), until a round finds no work or each worker has
+    done `max_tasks`."""
     stats = SimStats()
+    clients = {w.name: HttpClient(base_url, tokens[w.name]) for w in workers}
+    done: dict[str, int] = dict.fromkeys(clients, 0)
+    active = list(workers)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [
-            pool.submit(
-                work,
-                w,
-                HttpClient(base_url, tokens[w.name]),
-                truth,
-                stats,
-                seed=seed,
-                max_tasks=max_tasks,
-            )
-            for w in workers
-        ]
-        for future in futures:
-            future.result()
+        while active:
+
+            def turn(worker: SimWorker) -> bool:
+                return work(worker, clients[worker.name], truth, stats, seed=seed, max_tasks=1,
+                            idle_tries=1) > 0  # fmt: skip
+
+            outcomes = list(pool.map(turn, active))
+            for worker, worked in zip(active, outcomes, strict=True):
+                if worked:
+                    done[worker.name] += 1
+            still = [
+                w
+                for w, worked in zip(active, outcomes, strict=True)
+                if worked and (max_tasks is None or done[w.name] < max_tasks)
+            ]
             if on_progress:
                 on_progress(stats)
+            active = still
     return stats
 
 
@@ -314,10 +324,10 @@ def run_local(
     for _ in range(max_rounds):
         if not active:
             break
-        still = []
-        for worker in active:
-            before = stats.tasks
-            work(
+        active = [
+            worker
+            for worker in active
+            if work(
                 worker,
                 LocalClient(annotators[worker.name]),
                 truth,
@@ -326,7 +336,5 @@ def run_local(
                 max_tasks=tasks_per_turn,
                 idle_tries=1,
             )
-            if stats.tasks > before:
-                still.append(worker)
-        active = still
+        ]
     return stats

@@ -7,7 +7,7 @@ so here the truth is latent. An image of synset S is one of three classes:
 
 - shows S (share `prevalence`): a worker says yes with probability sensitivity,
 - does not show S: a worker says no with probability specificity,
-- ambiguous (share `ambiguous`): workers split, yes with probability `ambiguous_yes`.
+- ambiguous (share `ambiguous`): workers split as if flipping a coin (`ambiguous_yes` = 1/2).
 
 The ambiguous class is what the calibration items (10+ votes each) are for: with two or three votes
 an ambiguous image looks like a noisy clear one; with ten it shows as a split. Such images should go
@@ -43,7 +43,9 @@ DIFFICULTY_GRID = tuple(np.round(np.arange(-0.6, 0.91, 0.05), 2))
 PROB_MIN, PROB_MAX = 0.01, 0.995
 # Priors as pseudo-counts: worker accuracy around 0.75 and a rare ambiguous class.
 PRIOR_ACCURACY, PRIOR_ACCURACY_STRENGTH = 0.75, 4.0
-PRIOR_AMBIGUOUS_SHARE, PRIOR_AMBIGUOUS_STRENGTH = 0.01, 10.0
+# The ambiguous share is weakly identified (most items have 2-4 votes): it moves off 1% only on
+# strong evidence, worth 200 items.
+PRIOR_AMBIGUOUS_SHARE, PRIOR_AMBIGUOUS_STRENGTH = 0.01, 200.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,9 @@ class SynsetModel:
     def from_dict(cls, data: dict[str, float] | None) -> SynsetModel:
         if not data:
             return cls()
-        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+        # Ambiguous images are a coin flip by definition (older fits may hold another value).
+        fields = set(cls.__dataclass_fields__) - {"ambiguous_yes"}
+        return cls(**{k: float(v) for k, v in data.items() if k in fields})
 
 
 DEFAULT_MODEL = SynsetModel()
@@ -177,13 +181,10 @@ def _update_shares(
     amb_a = PRIOR_AMBIGUOUS_SHARE * PRIOR_AMBIGUOUS_STRENGTH
     ambiguous = (r_amb.sum() + amb_a) / (n_items + PRIOR_AMBIGUOUS_STRENGTH)
     prevalence = (r_pos.sum() + 1.0) / (r_pos.sum() + r_neg.sum() + 2.0)
-    amb_votes = (r_amb * m).sum()
-    ambiguous_yes = ((r_amb * y).sum() + 2.0) / (amb_votes + 4.0)
     return replace(
         model,
         prevalence=float(np.clip(prevalence, 1e-3, 1 - 1e-3)),
         ambiguous=float(np.clip(ambiguous, 1e-4, 0.5)),
-        ambiguous_yes=float(np.clip(ambiguous_yes, 0.3, 0.7)),
     )
 
 

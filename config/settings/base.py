@@ -268,8 +268,9 @@ ANNOTATE_MACHINE_PRIOR_WEIGHT = env.float("ANNOTATE_MACHINE_PRIOR_WEIGHT", defau
 # Gold: flag annotators under the floor after this many gold answers; optionally block them.
 ANNOTATE_GOLD_MIN_ANSWERS = env.int("ANNOTATE_GOLD_MIN_ANSWERS", default=10)
 ANNOTATE_GOLD_FLOOR = env.float("ANNOTATE_GOLD_FLOOR", default=0.7)
+ANNOTATE_GOLD_CONFIDENCE = env.float("ANNOTATE_GOLD_CONFIDENCE", default=0.95)  # sure it's below
 ANNOTATE_AUTO_BLOCK = env.bool("ANNOTATE_AUTO_BLOCK", default=True)
 # Refit a synset's model (and worker weights) when its votes grew by this share since the last fit.
 ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
-ANNOTATE_LINK_SALT = "synsetlab.annotate.join"
 ANNOTATE_ONBOARDING_GOLD = env.int("ANNOTATE_ONBOARDING_GOLD", default=10)  # extra gold at first
+ANNOTATE_LINK_SALT = "synsetlab.annotate.join"
