@@ -21,17 +21,21 @@ class QueueItem(models.Model):
     votes = models.PositiveSmallIntegerField(default=0, help_text="counted votes so far")
     need = models.PositiveSmallIntegerField(default=1, help_text="more votes wanted now")
     leased = models.PositiveSmallIntegerField(default=0, help_text="leases out right now")
+    priority = models.FloatField(
+        default=0.0, help_text="order among equal vote counts (from the machine score)"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Both queue queries walk these in order: calibration first, fewest votes, priority.
         indexes = [
             models.Index(
-                fields=["synset", "-calibration", "votes"],
+                fields=["synset", "-calibration", "votes", "priority", "candidate"],
                 condition=models.Q(open=True),
                 name="queue_open_synset",
             ),
             models.Index(
-                fields=["-calibration", "votes"],
+                fields=["-calibration", "votes", "priority"],
                 condition=models.Q(open=True),
                 name="queue_open_priority",
             ),

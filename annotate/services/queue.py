@@ -15,7 +15,6 @@ import logging
 import math
 import random
 import secrets
-import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
@@ -23,7 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, QuerySet
-from django.db.models.functions import Abs, Greatest
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotate.models import (
@@ -41,9 +40,7 @@ from curation.models import Candidate, Image
 logger = logging.getLogger(__name__)
 
 RECENT_WINDOW = 2_000  # candidate ids below the high-water mark re-checked on every request
-WIDE_WINDOW = 200_000  # ... and every WIDE_EVERY_S seconds (ingest chunks commit out of order)
-WIDE_EVERY_S = 30.0
-_last_wide_sync = 0.0
+NO_SCORE = 1e6  # candidates without a machine score come after those with one
 
 
 class TaskNotFound(Exception):
@@ -57,33 +54,51 @@ class TaskExpired(Exception):
 # --- the queue ------------------------------------------------------------------------------------
 
 
+def score_priority(score: float | None) -> float:
+    """Order among candidates with equal vote counts, per ANNOTATE_SCORE_ORDER (lower first):
+    desc = likely positives first (as ImageNet did), asc, uncertain = closest to 0.5, none."""
+    if score is None:
+        return NO_SCORE
+    order = settings.ANNOTATE_SCORE_ORDER
+    if order == "desc":
+        return -float(score)
+    if order == "asc":
+        return float(score)
+    if order == "uncertain":
+        return abs(float(score) - 0.5)
+    return 0.0
+
+
 def queue_sync(*, full: bool = False) -> int:
     """Give new open candidates a QueueItem (gold candidates never get one) and top up each
-    affected synset's random calibration subset; `full` also closes rows whose candidate left the
-    open states and checks every candidate. Returns the number of rows created."""
-    global _last_wide_sync
+    affected synset's random calibration subset. On every request this looks only above the
+    high-water mark (and a small window below it, for ingest transactions that committed out of
+    order); `full` (the consensus job) checks every candidate, closes rows whose candidate left
+    the open states and refreshes priorities. Returns the number of rows created."""
     candidates = Candidate.objects.filter(state__in=Candidate.OPEN).exclude(gold__isnull=False)
     if not full:
         hwm = QueueItem.objects.aggregate(m=Max("candidate_id"))["m"] or 0
-        window = RECENT_WINDOW
-        if time.monotonic() - _last_wide_sync > WIDE_EVERY_S:
-            window, _last_wide_sync = WIDE_WINDOW, time.monotonic()
-        candidates = candidates.filter(pk__gt=max(0, hwm - window))
+        candidates = candidates.filter(pk__gt=max(0, hwm - RECENT_WINDOW))
     missing = list(
         candidates.exclude(Exists(QueueItem.objects.filter(candidate_id=OuterRef("pk"))))
-        .values_list("pk", "synset_id")
+        .values_list("pk", "synset_id", "machine_score")
         .order_by("pk")[:100_000]
     )
     if missing:
         QueueItem.objects.bulk_create(
             [
-                QueueItem(candidate_id=pk, synset_id=synset_id, need=settings.ANNOTATE_MIN_VOTES)
-                for pk, synset_id in missing
+                QueueItem(
+                    candidate_id=pk,
+                    synset_id=synset_id,
+                    need=settings.ANNOTATE_MIN_VOTES,
+                    priority=score_priority(score),
+                )
+                for pk, synset_id, score in missing
             ],
             ignore_conflicts=True,
             batch_size=5000,
         )
-    synsets = {synset_id for _, synset_id in missing}
+    synsets = {synset_id for _, synset_id, _ in missing}
     if full:
         closed = QueueItem.objects.filter(open=True).filter(
             ~Exists(Candidate.objects.filter(pk=OuterRef("candidate_id"), state__in=Candidate.OPEN))
@@ -91,6 +106,7 @@ def queue_sync(*, full: bool = False) -> int:
         )
         closed.update(open=False, need=0)
         synsets |= set(QueueItem.objects.values_list("synset_id", flat=True).distinct())
+        _refresh_priorities()
     if synsets:
         from annotate.services.consensus.update import consensus_rows_for
 
@@ -98,6 +114,20 @@ def queue_sync(*, full: bool = False) -> int:
         for synset_id in synsets:
             _top_up_calibration(synset_id)
     return len(missing)
+
+
+def _refresh_priorities() -> None:
+    from annotate.services.bulk import bulk_set
+
+    changed = []
+    rows = QueueItem.objects.filter(open=True).values_list(
+        "candidate_id", "priority", "candidate__machine_score"
+    )
+    for candidate_id, priority, score in rows.iterator(chunk_size=10_000):
+        wanted = score_priority(score)
+        if wanted != priority:
+            changed.append(QueueItem(candidate_id=candidate_id, priority=wanted))
+    bulk_set(QueueItem, changed, ["priority"])
 
 
 def _top_up_calibration(synset_id: int) -> None:
@@ -195,19 +225,8 @@ def _eligible(annotator: Annotator) -> QuerySet[QueueItem]:
     )
 
 
-def _ordering() -> list:
-    """Calibration first, then fewest votes, then by machine score as configured, then id."""
-    order = settings.ANNOTATE_SCORE_ORDER
-    keys: list = [F("calibration").desc(), "votes"]
-    score = F("candidate__machine_score")
-    if order == "desc":
-        keys.append(score.desc(nulls_last=True))
-    elif order == "asc":
-        keys.append(score.asc(nulls_last=True))
-    elif order == "uncertain":
-        keys.append(Abs(score - 0.5).asc(nulls_last=True))
-    keys.append("candidate_id")
-    return keys
+# Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
+ORDERING = ("-calibration", "votes", "priority", "candidate_id")
 
 
 def _pick_gold(annotator: Annotator, synset_id: int, count: int) -> list[int]:
@@ -286,7 +305,7 @@ def task_next(
         for _ in range(3):
             synset_id = (
                 eligible.exclude(synset_id__in=tried)
-                .order_by(*_ordering())
+                .order_by(*ORDERING[:3])
                 .values_list("synset_id", flat=True)
                 .first()
             )
@@ -294,7 +313,7 @@ def task_next(
                 return None
             leased = list(
                 eligible.filter(synset_id=synset_id)
-                .order_by(*_ordering())
+                .order_by(*ORDERING)
                 .select_for_update(skip_locked=True, of=("self",))
                 .values_list("candidate_id", flat=True)[:regular_room]
             )
