@@ -266,6 +266,8 @@ def build_candidates(seed: int = 0, machine_scores: bool = False) -> dict[str, A
     for candidate_id, label in gold:
         gold_mark(candidate=Candidate.objects.get(pk=candidate_id), truth=label)
     queue_sync(full=True)
+    with connection.cursor() as cursor:  # fresh bulk loads: give the planner real statistics
+        cursor.execute("ANALYZE")
     return {
         "truth": {f"{sha}|{wnid}": v for (sha, wnid), v in truth.labels.items()},
         "difficulty": truth.difficulty,

@@ -19,7 +19,7 @@ from pathlib import Path
 from locust import HttpUser, between, events, task
 
 TOKENS = [t.strip() for t in Path(os.environ["LOCUST_TOKENS"]).read_text().split() if t.strip()]
-THINK = [float(x) for x in os.environ.get("LOCUST_THINK", "3-6").split("-")]
+THINK = [float(x) for x in os.environ.get("LOCUST_THINK", "10-20").split("-")]
 _next_token = itertools.count()
 _lock = threading.Lock()
 SENT = {"votes": 0, "tasks": 0, "retries": 0, "empty": 0, "failed_submits": 0}
@@ -34,7 +34,12 @@ class Annotator(HttpUser):
         self.client.headers["Authorization"] = f"Token {self.token}"
         self.rng = random.Random(self.token)
 
-    @task
+    @task(1)
+    def baseline(self) -> None:
+        """The framework's floor: token auth, role check and one small query."""
+        self.client.get("/api/v1/annotate/me", name="baseline: /me")
+
+    @task(8)
     def label_a_grid(self) -> None:
         with self.client.get(
             "/api/v1/annotate/next-task", name="next-task", catch_response=True

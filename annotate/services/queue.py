@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import secrets
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
@@ -35,12 +36,25 @@ from annotate.models import (
     Vote,
 )
 from annotate.services.annotators import AnnotatorBlocked
-from curation.models import Candidate, Image
+from curation.models import Candidate, Image, Synset
 
 logger = logging.getLogger(__name__)
 
 RECENT_WINDOW = 2_000  # candidate ids below the high-water mark re-checked on every request
 NO_SCORE = 1e6  # candidates without a machine score come after those with one
+_last_housekeeping = 0.0
+
+
+def housekeeping() -> None:
+    """Expire lapsed leases and queue new candidates, at most every ANNOTATE_HOUSEKEEPING_SECONDS
+    per process (each is a couple of cheap queries, not worth paying on every request)."""
+    global _last_housekeeping
+    now = time.monotonic()
+    if now - _last_housekeeping < settings.ANNOTATE_HOUSEKEEPING_SECONDS:
+        return
+    _last_housekeeping = now
+    leases_expire(limit=200)
+    queue_sync()
 
 
 class TaskNotFound(Exception):
@@ -200,16 +214,13 @@ def tasks_release_for(*, annotator: Annotator) -> int:
 
 
 def _eligible(annotator: Annotator) -> QuerySet[QueueItem]:
-    """Queue rows this annotator may get: open, under their need, active synset, open candidate
-    with a usable image, not voted on by them, not in one of their open tasks."""
+    """Queue rows this annotator may get: open, under their need, in an active synset, not voted
+    on by them, not in one of their open tasks. Only per-row index probes, so PostgreSQL can walk
+    the queue index in order and stop at the first rows that qualify (the candidate's own state
+    and image are checked on the few rows picked: see _usable)."""
     return (
-        QueueItem.objects.filter(
-            open=True,
-            leased__lt=F("need"),
-            synset__active=True,
-            candidate__state__in=Candidate.OPEN,
-            candidate__image__status=Image.Status.OK,
-        )
+        QueueItem.objects.filter(open=True, leased__lt=F("need"))
+        .filter(Exists(Synset.objects.filter(pk=OuterRef("synset_id"), active=True)))
         .exclude(
             Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
         )
@@ -223,6 +234,20 @@ def _eligible(annotator: Annotator) -> QuerySet[QueueItem]:
             )
         )
     )
+
+
+def _usable(candidate_ids: list[int]) -> set[int]:
+    """Of these queued candidates, those still open with a usable image; the others' queue rows
+    are closed (dedup excluded them, or their image was excluded, since they were queued)."""
+    good = set(
+        Candidate.objects.filter(
+            pk__in=candidate_ids, state__in=Candidate.OPEN, image__status=Image.Status.OK
+        ).values_list("pk", flat=True)
+    )
+    stale = [c for c in candidate_ids if c not in good]
+    if stale:
+        QueueItem.objects.filter(pk__in=stale).update(open=False, need=0)
+    return good
 
 
 # Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
@@ -278,8 +303,7 @@ def task_next(
     on the synset whose candidates most need votes. None when there is nothing to do."""
     if annotator.status == Annotator.Status.BLOCKED:
         raise AnnotatorBlocked("this annotator is blocked")
-    leases_expire(limit=50)
-    queue_sync()
+    housekeeping()
     held = set(have)
     now = timezone.now()
     with transaction.atomic():
@@ -302,7 +326,7 @@ def task_next(
         tried: set[int] = set()
         leased: list[int] = []
         synset_id = None
-        for _ in range(3):
+        for _ in range(4):
             synset_id = (
                 eligible.exclude(synset_id__in=tried)
                 .order_by(*ORDERING[:3])
@@ -311,15 +335,18 @@ def task_next(
             )
             if synset_id is None:
                 return None
-            leased = list(
+            locked_ids = list(
                 eligible.filter(synset_id=synset_id)
                 .order_by(*ORDERING)
                 .select_for_update(skip_locked=True, of=("self",))
                 .values_list("candidate_id", flat=True)[:regular_room]
             )
+            usable = _usable(locked_ids) if locked_ids else set()
+            leased = [c for c in locked_ids if c in usable]
             if leased:
                 break
-            tried.add(synset_id)
+            if not locked_ids:
+                tried.add(synset_id)
         if not leased or synset_id is None:
             return None
         QueueItem.objects.filter(pk__in=leased).update(leased=F("leased") + 1)
@@ -349,7 +376,6 @@ def task_next(
                 for position, (candidate_id, is_gold) in enumerate(entries)
             ]
         )
-        Annotator.objects.filter(pk=locked.pk).update(last_seen_at=now)
     return task
 
 

@@ -95,7 +95,7 @@ def task_submit(
     client = _client_token(client_token)
     if duration_ms is not None and (not isinstance(duration_ms, int) or duration_ms < 0):
         raise SubmitError("duration_ms must be a non-negative whole number")
-    task, reply, fresh = _store_votes(
+    task, reply, fresh, status = _store_votes(
         annotator=annotator,
         token=token,
         client=client,
@@ -104,7 +104,7 @@ def task_submit(
         source=source,
     )
     if fresh:
-        _after_votes(annotator=annotator, task=task)
+        _after_votes(annotator=annotator, task=task, counted=status != Annotator.Status.BLOCKED)
     return {**reply, "progress": annotator_progress(annotator=annotator)}
 
 
@@ -123,7 +123,7 @@ def _store_votes(
         raise TaskNotFound("no such task for this annotator")
     if task.status == Assignment.Status.SUBMITTED:
         if task.client_token == client:
-            return task, {**task.result, "replayed": True}, False
+            return task, {**task.result, "replayed": True}, False, ""
         raise SubmitConflict("this task was already submitted")
     items = {item.token: item for item in task.items.all()}
     unknown = [a.item for a in answers if a.item not in items]
@@ -133,9 +133,8 @@ def _store_votes(
     per_item_ms = (
         min(duration_ms // max(len(answered), 1), MAX_MS) if duration_ms is not None else None
     )
-    counting = not Annotator.objects.filter(
-        pk=annotator.pk, status=Annotator.Status.BLOCKED
-    ).exists()
+    status = Annotator.objects.filter(pk=annotator.pk).values_list("status", flat=True).get()
+    counting = status != Annotator.Status.BLOCKED
     Vote.objects.bulk_create(
         [
             Vote(
@@ -183,7 +182,7 @@ def _store_votes(
     Annotator.objects.filter(pk=annotator.pk).update(
         last_seen_at=now, votes_count=F("votes_count") + len(recorded)
     )
-    return task, reply, True
+    return task, reply, True, status
 
 
 def _study_progress(task: Assignment, annotator: Annotator, now: datetime) -> dict[str, Any] | None:
@@ -198,7 +197,7 @@ def _study_progress(task: Assignment, annotator: Annotator, now: datetime) -> di
     return {"code": study.completion_code, "return_url": study.return_link}
 
 
-def _after_votes(*, annotator: Annotator, task: Assignment) -> None:
+def _after_votes(*, annotator: Annotator, task: Assignment, counted: bool) -> None:
     """Consensus for the touched candidates, gold bookkeeping, and maybe a refit job. Failures are
     logged, never raised: the votes are already safe, and a full `consensus` run catches up."""
     from annotate.services.annotators import annotators_refresh_gold
@@ -215,9 +214,10 @@ def _after_votes(*, annotator: Annotator, task: Assignment) -> None:
                 annotators_refresh_gold(annotator_ids=[annotator.pk])
             regular = [c for c, is_gold in items if not is_gold]
             consensus_update(candidate_ids=regular)
-            n_votes = Vote.objects.filter(assignment=task, candidate_id__in=regular).count()
-            wanted = consensus_note_votes(synset_counts={task.synset_id: n_votes})
-            consensus_request_refit(synset_ids=wanted)
+            if counted:
+                n_votes = Vote.objects.filter(assignment=task, candidate_id__in=regular).count()
+                wanted = consensus_note_votes(synset_counts={task.synset_id: n_votes})
+                consensus_request_refit(synset_ids=wanted)
     except Exception:
         logger.exception("consensus after submitting task %s failed", task.pk)
 
@@ -229,7 +229,8 @@ def annotator_progress(*, annotator: Annotator) -> dict[str, Any]:
     today = Assignment.objects.filter(
         annotator=annotator, status=Assignment.Status.SUBMITTED, submitted_at__gte=start
     ).aggregate(tasks=Count("id"), images=Sum("size"))
-    status = Annotator.objects.filter(pk=annotator.pk).values_list("status", flat=True).first()
+    annotator.refresh_from_db(fields=["status"])
+    status = annotator.status
     standing = {
         Annotator.Status.ACTIVE: "good standing",
         Annotator.Status.FLAGGED: "under review",

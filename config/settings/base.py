@@ -252,6 +252,8 @@ ANNOTATE_TASK_SIZE = env.int("ANNOTATE_TASK_SIZE", default=48)  # images per gri
 ANNOTATE_GOLD_FRACTION = env.float("ANNOTATE_GOLD_FRACTION", default=0.10)  # hidden gold share
 ANNOTATE_LEASE_SECONDS = env.int("ANNOTATE_LEASE_SECONDS", default=15 * 60)
 ANNOTATE_MAX_OPEN_TASKS = env.int("ANNOTATE_MAX_OPEN_TASKS", default=2)  # current + prefetched
+# Lease expiry and queueing new candidates run at most this often per web process.
+ANNOTATE_HOUSEKEEPING_SECONDS = env.float("ANNOTATE_HOUSEKEEPING_SECONDS", default=2.0)
 # Ordering of candidates with equal vote counts: none | desc | asc | uncertain (machine score).
 ANNOTATE_SCORE_ORDER = env.str("ANNOTATE_SCORE_ORDER", default="desc")
 # Consensus: dynamic | dynamic_weighted | majority (a synset's own setting wins).

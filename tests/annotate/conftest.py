@@ -42,6 +42,7 @@ def annotate_settings(settings):  # type: ignore[no-untyped-def]
     settings.ANNOTATE_ONBOARDING_GOLD = 0
     settings.ANNOTATE_CALIBRATION_SIZE = 0
     settings.ANNOTATE_CONSENSUS_METHOD = "dynamic"
+    settings.ANNOTATE_HOUSEKEEPING_SECONDS = 0
     return settings
 
 

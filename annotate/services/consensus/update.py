@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotate.models import (
@@ -20,11 +21,13 @@ from annotate.models import (
     Vote,
 )
 from annotate.services.annotators import worker_accuracy
+from annotate.services.bulk import bulk_set
 from annotate.services.consensus.evaluate import (
     OPEN,
     evaluate,
     policy_for,
 )
+from annotate.services.queue import score_priority
 from curation.models import Candidate, Image
 
 # Decisions consensus never overrides.
@@ -98,7 +101,6 @@ def _update_batch(ids: list[int]) -> Counter[str]:
     }
     candidates = list(
         Candidate.objects.filter(pk__in=ids)
-        .select_related(None)
         .only(
             "pk",
             "synset_id",
@@ -111,16 +113,16 @@ def _update_batch(ids: list[int]) -> Counter[str]:
             "decided_at",
             "image_id",
         )
+        .annotate(
+            is_gold=Exists(GoldItem.objects.filter(candidate_id=OuterRef("pk"))),
+            image_ok=Q(image__status=Image.Status.OK),
+        )
         .order_by("pk")
     )
     if not candidates:
         return counts
-    gold = set(GoldItem.objects.filter(candidate_id__in=ids).values_list("candidate_id", flat=True))
-    bad_images = set(
-        Image.objects.filter(pk__in={c.image_id for c in candidates})
-        .exclude(status=Image.Status.OK)
-        .values_list("pk", flat=True)
-    )
+    gold = {c.pk for c in candidates if c.is_gold}
+    bad_images = {c.image_id for c in candidates if not c.image_ok}
     votes = counted_votes(ids)
     by_candidate: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for row in votes:
@@ -232,25 +234,16 @@ def _update_batch(ids: list[int]) -> Counter[str]:
             if item is not None:
                 is_open = not manual and not frozen and new_state in Candidate.OPEN
                 need = int(ev.need[i]) if is_open else 0
-                if (item.open, item.need, item.votes) != (is_open, need, min(raw, 32767)):
-                    item.open, item.need, item.votes = is_open, need, min(raw, 32767)
+                wanted = (is_open, need, min(raw, 32767), score_priority(cand.machine_score))
+                if (item.open, item.need, item.votes, item.priority) != wanted:
+                    item.open, item.need, item.votes, item.priority = wanted
                     changed_queue.append(item)
-    if changed_candidates:
-        Candidate.objects.bulk_update(
-            changed_candidates,
-            [
-                "state",
-                "votes_yes",
-                "votes_no",
-                "confidence",
-                "decided_by",
-                "decided_at",
-                "updated_at",
-            ],
-            batch_size=500,
-        )
-    if changed_queue:
-        QueueItem.objects.bulk_update(changed_queue, ["open", "need", "votes"], batch_size=500)
+    bulk_set(
+        Candidate,
+        changed_candidates,
+        ["state", "votes_yes", "votes_no", "confidence", "decided_by", "decided_at", "updated_at"],
+    )
+    bulk_set(QueueItem, changed_queue, ["open", "need", "votes", "priority"])
     if decisions:
         Decision.objects.bulk_create(decisions, batch_size=500)
     counts["candidates"] += len(candidates)
