@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import random
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,24 @@ class SampleItem:
     truth: bool
 
 
+MAX_PIXELS = 16_000_000  # some clip art is rendered huge; skip it rather than decode 170 MP
+
+
 def _files(folder: str, root: Path) -> list[Path]:
-    return sorted(p for p in (root / folder).rglob("*.png") if p.is_file())
+    out = []
+    for path in sorted((root / folder).rglob("*.png")):
+        if not path.is_file():
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+                with PILImage.open(path) as img:  # reads the header only
+                    if img.width * img.height > MAX_PIXELS:
+                        continue
+        except (OSError, PILImage.DecompressionBombError):
+            continue
+        out.append(path)
+    return out
 
 
 def store_image(path: Path) -> Image:

@@ -58,7 +58,16 @@ def demo_activate(say: Callable[[str], None]) -> None:
     say(f"demo synsets active: {summary.matched} ({summary.changed} newly)")
 
 
+def demo_annotate(say: Callable[[str], None]) -> None:
+    """Labelled sample candidates, gold, a simulated crowd and a consensus run (annotate/)."""
+    from annotate.services.demo import demo_annotation
+
+    demo_annotation(say)
+
+
 def demo_prepare(say: Callable[[str], None]) -> list[DemoLogin]:
     demo_wordnet(say)
     demo_activate(say)
-    return demo_users()
+    logins = demo_users()
+    demo_annotate(say)
+    return logins
