@@ -236,10 +236,10 @@ def annotators_fit() -> WorkerFit:
     w_yes, w_no, _, _ = vote_weights(result.sensitivity, result.specificity, votes_per_worker)
 
     # Agreement with decisions: votes on accepted/rejected candidates that match the decision.
-    decided = dict(
-        Candidate.objects.filter(
-            pk__in=candidate_ids.tolist(), state__in=Candidate.DECIDED
-        ).values_list("pk", "state")
+    decided = dict(  # consensus decisions only: gold is measured by gold accuracy
+        Candidate.objects.filter(pk__in=candidate_ids.tolist(), state__in=Candidate.DECIDED)
+        .exclude(gold__isnull=False)
+        .values_list("pk", "state")
     )
     decided_truth = np.full(candidate_ids.size, -1)
     if decided:

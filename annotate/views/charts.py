@@ -63,7 +63,7 @@ def bar_chart(
     if not pairs:
         return _frame(title, [_empty()], x_label, y_label)
     top = _nice_max(max(v for _, v in pairs))
-    span = (W - LEFT - RIGHT) / len(pairs)
+    span = min((W - LEFT - RIGHT) / len(pairs), 48.0)
     body = _y_ticks(0, top, "{:.0f}")
     for i, (category, value) in enumerate(pairs):
         h = (H - TOP - BOTTOM) * value / top

@@ -268,6 +268,7 @@ def annotators_page(request: HttpRequest) -> HttpResponse:
             ),
             "floor": settings.ANNOTATE_GOLD_FLOOR,
             "min_answers": settings.ANNOTATE_GOLD_MIN_ANSWERS,
+            "confidence": settings.ANNOTATE_GOLD_CONFIDENCE,
         },
     )
 

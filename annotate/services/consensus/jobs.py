@@ -67,12 +67,16 @@ class ConsensusHandler:
 
     def run_chunk(self, job: Job, chunk: JobChunk, progress: Progress) -> None:
         force = bool(job.params.get("force"))
+        names = dict(
+            Synset.objects.filter(pk__in=chunk.payload["synsets"]).values_list("pk", "name")
+        )
         for synset_id in chunk.payload["synsets"]:
             outcome = consensus_synset(synset_id=synset_id, force=force)
             progress(
                 1,
-                message=f"synset {synset_id}: {outcome.get('accepted', 0)} accepted, "
-                f"{outcome.get('rejected', 0)} rejected, {outcome.get('escalated', 0)} escalated",
+                message=f"{names.get(synset_id, synset_id)}: {outcome.get('accepted', 0)} newly "
+                f"accepted, {outcome.get('rejected', 0)} rejected, "
+                f"{outcome.get('escalated', 0)} escalated",
             )
 
     def finalize(self, job: Job) -> dict[str, Any]:
