@@ -326,7 +326,7 @@ def task_next(
         tried: set[int] = set()
         leased: list[int] = []
         synset_id = None
-        for _ in range(4):
+        for attempt in range(8):
             synset_id = (
                 eligible.exclude(synset_id__in=tried)
                 .order_by(*ORDERING[:3])
@@ -346,6 +346,11 @@ def task_next(
             if leased:
                 break
             if not locked_ids:
+                # Everything there is held by concurrent requests (which may leave some of it
+                # leasable when they commit): wait a moment once or twice, then try elsewhere.
+                if attempt < 2:
+                    time.sleep(random.SystemRandom().uniform(0.005, 0.03))
+                    continue
                 tried.add(synset_id)
         if not leased or synset_id is None:
             return None

