@@ -49,7 +49,7 @@ def in_threads(n: int, work: Callable[[int], Any]) -> list[Any]:
 
 
 @pytest.fixture
-def crowd(live_db, settings):  # type: ignore[no-untyped-def]
+def crowd(test_database, live_db, settings):  # type: ignore[no-untyped-def]
     settings.ANNOTATE_TASK_SIZE = 6
     settings.ANNOTATE_GOLD_FRACTION = 0.0
     settings.ANNOTATE_ONBOARDING_GOLD = 0

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def committed(live_db, settings):  # type: ignore[no-untyped-def]
+def committed(test_database, live_db, settings):  # type: ignore[no-untyped-def]
     settings.ANNOTATE_TASK_SIZE = 12
     settings.ANNOTATE_CALIBRATION_SIZE = 0
     items = sample_candidates(wnids=[BIRD, INSECT], positives=10, negatives=6, seed=4)

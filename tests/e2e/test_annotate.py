@@ -18,7 +18,7 @@ BIRD, INSECT = "n01503061", "n02159955"
 
 
 @pytest.fixture
-def annotate_server(live_db, monkeypatch) -> Iterator[WebServer]:  # type: ignore[no-untyped-def]
+def annotate_server(test_database, live_db, monkeypatch) -> Iterator[WebServer]:  # type: ignore[no-untyped-def]
     """Sample candidates committed, and a gunicorn whose settings make small, gold-free grids."""
     for key, value in {
         "ANNOTATE_TASK_SIZE": "12",
