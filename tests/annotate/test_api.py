@@ -20,7 +20,7 @@ from curation.models import Candidate, Job
 from tests.annotate.conftest import BIRD
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 ANNOTATOR_PATHS = re.compile(r"^/api/v1/annotate/")
 NUMERIC_KEYS = {"width", "height", "heartbeat_seconds", "tasks_today", "images_today", "recorded"}

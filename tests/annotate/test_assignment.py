@@ -29,7 +29,7 @@ from annotate.services.submit import (
 from curation.models import Candidate, Synset
 from tests.annotate.conftest import BIRD, new_token
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def answer_all(task: Assignment, truth: dict[int, bool]) -> list[Answer]:

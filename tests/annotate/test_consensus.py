@@ -23,7 +23,7 @@ from annotate.stats.latent import SynsetModel
 from curation.models import Candidate, Synset
 from tests.annotate.conftest import BIRD, INSECT
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 MODEL = SynsetModel(prevalence=0.5, ambiguous=0.02, sensitivity=0.85, specificity=0.85)
 

@@ -14,7 +14,7 @@ from annotate.models import Annotator, StudyParticipant
 from annotate.services.external import LinkError, link_open, link_path, link_token, study_create
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 @pytest.fixture

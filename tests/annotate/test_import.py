@@ -13,7 +13,7 @@ from annotate.services.votes_import import VotesImportError, votes_import
 from curation.models import Candidate, ImageOrigin
 from tests.annotate.conftest import BIRD, INSECT
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def run(text: str | bytes, synset: str | None = None):  # type: ignore[no-untyped-def]
