@@ -20,6 +20,8 @@ class CandidateNotEligible(ValueError):
 def _decide(
     *, candidate: Candidate, accept: bool, method: str, user: User | None, note: str
 ) -> Candidate:
+    # Queue row before candidate row: the lock order consensus uses.
+    list(QueueItem.objects.select_for_update().filter(candidate_id=candidate.pk))
     locked = Candidate.objects.select_for_update().get(pk=candidate.pk)
     if locked.state == Candidate.State.EXCLUDED:
         raise CandidateNotEligible(
@@ -76,6 +78,7 @@ def gold_unmark(*, candidate: Candidate, user: User | None = None) -> None:
     deleted, _ = GoldItem.objects.filter(candidate=candidate).delete()
     if not deleted:
         return
+    list(QueueItem.objects.select_for_update().filter(candidate_id=candidate.pk))
     locked = Candidate.objects.select_for_update().get(pk=candidate.pk)
     if locked.decided_by == Decision.Method.GOLD:
         Decision.objects.create(

@@ -10,12 +10,13 @@ token: a retry of the same submit replays the stored reply and records nothing t
 from __future__ import annotations
 
 import logging
+import time as clock
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -207,19 +208,28 @@ def _after_votes(*, annotator: Annotator, task: Assignment, counted: bool) -> No
         consensus_update,
     )
 
-    try:
-        with transaction.atomic():
-            items = list(task.items.values_list("candidate_id", "is_gold"))
-            # Unconditionally, so a task with gold takes no longer than one without.
-            annotators_refresh_gold(annotator_ids=[annotator.pk])
-            regular = [c for c, is_gold in items if not is_gold]
-            consensus_update(candidate_ids=regular)
-            if counted:
-                n_votes = Vote.objects.filter(assignment=task, candidate_id__in=regular).count()
-                wanted = consensus_note_votes(synset_counts={task.synset_id: n_votes})
-                consensus_request_refit(synset_ids=wanted)
-    except Exception:
-        logger.exception("consensus after submitting task %s failed", task.pk)
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                items = list(task.items.values_list("candidate_id", "is_gold"))
+                # Unconditionally, so a task with gold takes no longer than one without.
+                annotators_refresh_gold(annotator_ids=[annotator.pk])
+                regular = [c for c, is_gold in items if not is_gold]
+                consensus_update(candidate_ids=regular)
+                if counted:
+                    n_votes = Vote.objects.filter(assignment=task, candidate_id__in=regular).count()
+                    wanted = consensus_note_votes(synset_counts={task.synset_id: n_votes})
+                    consensus_request_refit(synset_ids=wanted)
+            return
+        except OperationalError as exc:  # a deadlock or lock timeout: re-deciding is idempotent
+            if attempt == 2:
+                logger.exception("consensus after submitting task %s failed", task.pk)
+                return
+            logger.warning("consensus after task %s: %s; retrying", task.pk, exc)
+            clock.sleep(0.05 * (attempt + 1))
+        except Exception:
+            logger.exception("consensus after submitting task %s failed", task.pk)
+            return
 
 
 def annotator_progress(*, annotator: Annotator) -> dict[str, Any]:

@@ -94,13 +94,17 @@ def _update_batch(ids: list[int]) -> Counter[str]:
     if not ids:
         return counts
     # Lock the queue rows first, in id order: concurrent updates of the same candidates serialize,
-    # and what is read below is what the last committed submit left.
+    # and what is read below is what the last committed submit left. Lock order everywhere:
+    # assignment, queue rows, candidate rows (each in id order).
     queue = {
         q.candidate_id: q
         for q in QueueItem.objects.select_for_update().filter(candidate_id__in=ids).order_by("pk")
     }
+    # Then the candidate rows, also in id order (gold candidates have no queue row to guard them),
+    # so every writer takes queue rows before candidate rows and never in crossing orders.
     candidates = list(
         Candidate.objects.filter(pk__in=ids)
+        .select_for_update(of=("self",))
         .only(
             "pk",
             "synset_id",
