@@ -194,7 +194,7 @@ def test_simulated_crowd_decides_the_sample_accurately(sample, settings) -> None
             consensus_synset(synset_id=synset.pk, force=True)
     accepted = list(Candidate.objects.filter(state="accepted").values_list("pk", flat=True))
     rejected = list(Candidate.objects.filter(state="rejected").values_list("pk", flat=True))
-    print(  # noqa: T201 - shown on failure
+    print(  # shown on failure
         "decided", len(accepted) + len(rejected), "of", len(items),
         "accepted ok", sum(items[c].truth for c in accepted), "/", len(accepted),
         "rejected ok", sum(not items[c].truth for c in rejected), "/", len(rejected),
