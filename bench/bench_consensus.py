@@ -173,7 +173,8 @@ def oracle_bound() -> dict[str, float]:
     import numpy as np
 
     from annotate.services.simulate import crowd_pool
-    from annotate.stats.latent import SynsetModel, WorkerPool, choose_thresholds
+    from annotate.stats.latent import SynsetModel
+    from annotate.stats.policy import WorkerPool, choose_thresholds
 
     crowd = [w for w in crowd_pool(ANNOTATORS, accuracy=(0.65, 0.95), spammers=0.1, seed=SEED)]
     accuracy = np.array([w.accuracy for w in crowd if w.kind == "honest"])

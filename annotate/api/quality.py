@@ -8,14 +8,13 @@ from typing import Any
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
-from rest_framework.decorators import action, api_view, parser_classes
-from rest_framework.parsers import FileUploadParser, FormParser, MultiPartParser
+from rest_framework.decorators import action, api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.models import Annotator, GoldItem, Study, SynsetConsensus
+from annotate.models import Annotator, GoldItem, SynsetConsensus
 from annotate.selectors.quality import (
     escalated,
     synset_quality,
@@ -25,14 +24,12 @@ from annotate.selectors.quality import (
 from annotate.services.annotators import annotator_set_status
 from annotate.services.consensus import consensus_job, consensus_update
 from annotate.services.consensus.jobs import dispatch_quietly
-from annotate.services.external import link_path, link_token, study_create
 from annotate.services.gold import (
     CandidateNotEligible,
     candidate_adjudicate,
     gold_mark,
     gold_unmark,
 )
-from annotate.services.votes_import import VotesImportError, votes_import
 from curation.api.jobs import JobSerializer
 from curation.models import Candidate, Synset
 from curation.selectors.synsets import synset_get
@@ -369,109 +366,3 @@ def consensus_run(request: Request) -> Response:
 def histogram(request: Request) -> Response:
     """Votes per automatic decision, overall: [[votes, candidates], ...]."""
     return Response(votes_per_decision_histogram())
-
-
-# --- studies and signed links ---------------------------------------------------------------------
-
-
-class StudySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Study
-        fields = [
-            "id",
-            "name",
-            "platform",
-            "completion_code",
-            "tasks_required",
-            "return_url",
-            "link_hours",
-            "active",
-            "created_at",
-        ]
-        read_only_fields = ["completion_code", "created_at"]
-
-
-class LinksSerializer(serializers.Serializer):
-    workers = serializers.ListField(child=serializers.CharField(max_length=200), max_length=10_000)
-    external_ref = serializers.CharField(required=False, allow_blank=True, max_length=128)
-
-
-@extend_schema(tags=["quality"])
-class StudyViewSet(viewsets.ModelViewSet):
-    """External studies (Prolific, AMT): signed per-worker links and a completion code."""
-
-    serializer_class = StudySerializer
-    queryset = Study.objects.all()
-    http_method_names = ["get", "post", "patch", "head", "options"]
-
-    def perform_create(self, serializer: Any) -> None:
-        data = serializer.validated_data
-        try:
-            serializer.instance = study_create(
-                name=data["name"],
-                platform=data.get("platform", Annotator.Platform.PROLIFIC),
-                tasks_required=data.get("tasks_required", 5),
-                return_url=data.get("return_url", ""),
-                link_hours=data.get("link_hours", 72),
-                created_by=self.request.user,
-            )
-        except ValueError as exc:
-            raise serializers.ValidationError({"detail": str(exc)}) from exc
-
-    @extend_schema(request=LinksSerializer, responses=OpenApiTypes.OBJECT)
-    @action(detail=True, methods=["post"])
-    def links(self, request: Request, pk: Any = None) -> Response:
-        """One signed link per worker id; invalid ids are reported, the rest linked."""
-        study = self.get_object()
-        serializer = LinksSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        links, problems = [], []
-        base = request.build_absolute_uri("/").rstrip("/")
-        for worker in serializer.validated_data["workers"]:
-            try:
-                token = link_token(
-                    study=study,
-                    worker_id=worker,
-                    external_ref=serializer.validated_data.get("external_ref", ""),
-                )
-            except ValueError as exc:
-                problems.append({"worker": worker[:60], "reason": str(exc)})
-                continue
-            links.append({"worker": worker.strip(), "url": base + link_path(token)})
-        return Response({"links": links, "problems": problems})
-
-
-# --- votes import ---------------------------------------------------------------------------------
-
-
-@extend_schema(
-    tags=["quality"],
-    request={
-        "multipart/form-data": {
-            "type": "object",
-            "properties": {
-                "file": {"type": "string", "format": "binary"},
-                "synset": {"type": "string"},
-            },
-        }
-    },
-    responses={
-        200: OpenApiResponse(description="import report"),
-        400: OpenApiResponse(description="the file as a whole was refused"),
-    },
-)
-@api_view(["POST"])
-@parser_classes([MultiPartParser, FormParser, FileUploadParser])
-def votes_import_view(request: Request) -> Response:
-    """Import crowd votes from another tool (CSV: image,worker,label[,wnid]); per-row problems
-    are reported, the rest imported; re-importing adds nothing."""
-    upload = request.data.get("file")
-    if upload is None:
-        return Response({"detail": "send the CSV as a 'file' form field"}, status=400)
-    synset = request.data.get("synset") or request.query_params.get("synset")
-    try:
-        with upload.open("rb") as stream:
-            report = votes_import(stream=stream, synset=synset)
-    except VotesImportError as exc:
-        return Response({"detail": f"{exc}; nothing was imported"}, status=400)
-    return Response(report.as_dict())

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from annotate.models import Annotator, Study, Vote
 from annotate.selectors.tasks import task_payload
 from annotate.services.annotators import AnnotatorBlocked, annotator_for_user
-from annotate.services.queue import TaskExpired, TaskNotFound, task_heartbeat, task_next
+from annotate.services.assignment import TaskExpired, TaskNotFound, task_heartbeat, task_next
 from annotate.services.submit import (
     SubmitConflict,
     SubmitError,

@@ -1,13 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from annotate.api import quality, tasks
+from annotate.api import quality, studies, tasks, votes
 
 router = SimpleRouter(trailing_slash="/?")
 router.register("quality/synsets", quality.SynsetQualityViewSet, basename="quality-synset")
 router.register("quality/annotators", quality.AnnotatorViewSet, basename="quality-annotator")
 router.register("quality/gold", quality.GoldViewSet, basename="quality-gold")
-router.register("quality/studies", quality.StudyViewSet, basename="quality-study")
+router.register("quality/studies", studies.StudyViewSet, basename="quality-study")
 
 urlpatterns = [
     # Annotators: the only API they reach.
@@ -16,7 +16,7 @@ urlpatterns = [
     path("annotate/tasks/<str:token>/submit", tasks.submit, name="annotate-submit"),
     path("annotate/tasks/<str:token>/heartbeat", tasks.heartbeat, name="annotate-heartbeat"),
     # Curators.
-    path("votes/import", quality.votes_import_view, name="votes-import"),
+    path("votes/import", votes.votes_import_view, name="votes-import"),
     path("quality/escalated/", quality.escalated_list, name="quality-escalated"),
     path("quality/adjudicate/", quality.adjudicate, name="quality-adjudicate"),
     path("quality/consensus/", quality.consensus_run, name="quality-consensus"),

@@ -227,7 +227,7 @@ class LocalClient:
     def next_task(self, have: list[str]) -> dict[str, Any] | None:
         from annotate.selectors.tasks import task_payload
         from annotate.services.annotators import AnnotatorBlocked
-        from annotate.services.queue import task_next
+        from annotate.services.assignment import task_next
 
         try:
             task = task_next(annotator=self.annotator, have=have)

@@ -29,7 +29,7 @@ from annotate.models import (
     StudyParticipant,
     Vote,
 )
-from annotate.services.queue import TaskNotFound
+from annotate.services.assignment import TaskNotFound
 
 logger = logging.getLogger(__name__)
 MAX_MS = 24 * 3600 * 1000

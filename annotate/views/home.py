@@ -14,8 +14,8 @@ from annotate.api.tasks import SESSION_STUDY
 from annotate.models import Annotator, Study, StudyParticipant
 from annotate.selectors.tasks import task_payload
 from annotate.services.annotators import AnnotatorBlocked, annotator_for_user
+from annotate.services.assignment import TaskNotFound, task_for, task_next
 from annotate.services.external import LinkError, link_open
-from annotate.services.queue import TaskNotFound, task_for, task_next
 from annotate.services.submit import (
     Answer,
     SubmitConflict,

@@ -10,15 +10,9 @@ from django.utils import timezone
 
 from annotate.models import Annotator, Assignment, AssignmentItem, QueueItem, Vote
 from annotate.services.annotators import AnnotatorBlocked, annotator_set_status
+from annotate.services.assignment import TaskExpired, TaskNotFound, task_heartbeat, task_next
 from annotate.services.gold import gold_mark
-from annotate.services.queue import (
-    TaskExpired,
-    TaskNotFound,
-    leases_expire,
-    queue_sync,
-    task_heartbeat,
-    task_next,
-)
+from annotate.services.queue import leases_expire, queue_sync
 from annotate.services.submit import (
     Answer,
     SubmitConflict,

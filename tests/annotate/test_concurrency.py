@@ -13,7 +13,8 @@ import pytest
 from django.db import connection
 
 from annotate.models import Annotator, Assignment, AssignmentItem, QueueItem, Vote
-from annotate.services.queue import queue_sync, task_next
+from annotate.services.assignment import task_next
+from annotate.services.queue import queue_sync
 from annotate.services.sample import sample_candidates
 from annotate.services.submit import Answer, task_submit
 from tests.annotate.conftest import BIRD, FRUIT, INSECT

@@ -14,15 +14,8 @@ from annotate.stats.agreement import (
     item_counts,
     krippendorff_alpha_nominal,
 )
-from annotate.stats.latent import (
-    SynsetModel,
-    WorkerPool,
-    choose_thresholds,
-    fit_counts,
-    fit_weighted,
-    simulate_policies,
-    votes_needed,
-)
+from annotate.stats.latent import SynsetModel, fit_counts, fit_weighted
+from annotate.stats.policy import WorkerPool, choose_thresholds, simulate_policies, votes_needed
 
 pytestmark = [pytest.mark.sqlite]
 

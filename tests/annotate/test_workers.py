@@ -12,7 +12,8 @@ from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
 from annotate.models import Annotator, QualitySnapshot, SynsetConsensus, Vote
-from annotate.services.queue import queue_sync, task_next
+from annotate.services.assignment import task_next
+from annotate.services.queue import queue_sync
 from annotate.services.sample import sample_candidates, write_truth
 from annotate.services.simulate import Truth, crowd_pool, run_local, sim_users
 from annotate.services.submit import Answer, task_submit

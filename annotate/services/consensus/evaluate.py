@@ -8,7 +8,8 @@ import numpy as np
 from django.conf import settings
 
 from annotate.models import SynsetConsensus
-from annotate.stats.latent import SynsetModel, votes_needed
+from annotate.stats.latent import SynsetModel
+from annotate.stats.policy import votes_needed
 
 OPEN, ACCEPTED, REJECTED, ESCALATED = "open", "accepted", "rejected", "escalated"
 

@@ -16,13 +16,8 @@ from annotate.services.annotators import worker_accuracy
 from annotate.services.consensus.evaluate import policy_for
 from annotate.services.consensus.update import consensus_rows_for, consensus_update
 from annotate.stats.agreement import agreement
-from annotate.stats.latent import (
-    DEFAULT_MODEL,
-    WorkerPool,
-    choose_thresholds,
-    fit_counts,
-    fit_weighted,
-)
+from annotate.stats.latent import DEFAULT_MODEL, fit_counts, fit_weighted
+from annotate.stats.policy import WorkerPool, choose_thresholds
 from curation.models import Candidate
 
 logger = logging.getLogger(__name__)
