@@ -95,7 +95,7 @@ def queue_sync(*, full: bool = False) -> int:
             ~Exists(Candidate.objects.filter(pk=OuterRef("candidate_id"), state__in=Candidate.OPEN))
             | Exists(GoldItem.objects.filter(candidate_id=OuterRef("candidate_id")))
         )
-        closed.update(open=False, need=0)
+        update_free(list(closed.values_list("pk", flat=True)), open=False, need=0)
         synsets |= set(QueueItem.objects.values_list("synset_id", flat=True).distinct())
         _refresh_priorities()
     if synsets:
@@ -107,18 +107,34 @@ def queue_sync(*, full: bool = False) -> int:
     return len(missing)
 
 
-def _refresh_priorities() -> None:
-    from annotate.services.bulk import bulk_set
+def update_free(ids: list[int], **values: object) -> int:
+    """Background bookkeeping on queue rows: update those nobody holds right now (SKIP LOCKED, in
+    id order), so it never waits on, or deadlocks with, leasing, submits or consensus; rows held
+    now are caught by the next pass."""
+    updated = 0
+    for start in range(0, len(ids), 1000):
+        with transaction.atomic():
+            free = list(
+                QueueItem.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=ids[start : start + 1000])
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            updated += QueueItem.objects.filter(pk__in=free).update(**values)
+    return updated
 
-    changed = []
+
+def _refresh_priorities() -> None:
+    by_priority: dict[float, list[int]] = {}
     rows = QueueItem.objects.filter(open=True).values_list(
         "candidate_id", "priority", "candidate__machine_score"
     )
     for candidate_id, priority, score in rows.iterator(chunk_size=10_000):
         wanted = score_priority(score)
         if wanted != priority:
-            changed.append(QueueItem(candidate_id=candidate_id, priority=wanted))
-    bulk_set(QueueItem, changed, ["priority"])
+            by_priority.setdefault(wanted, []).append(candidate_id)
+    for priority, ids in by_priority.items():
+        update_free(ids, priority=priority)
 
 
 def _top_up_calibration(synset_id: int) -> None:
@@ -133,7 +149,8 @@ def _top_up_calibration(synset_id: int) -> None:
         .order_by("?")
         .values_list("pk", flat=True)[: size - have]
     )
-    QueueItem.objects.filter(pk__in=picks).update(
+    update_free(
+        picks,
         calibration=True,
         need=Greatest(settings.ANNOTATE_CALIBRATION_VOTES - F("votes"), 0),
     )
