@@ -222,3 +222,34 @@ def test_accepted_for_a_child_counts_for_its_ancestors_but_a_no_does_not(sample,
     assert counts == {"direct": 0, "with_hyponyms": 1}
     # The "no" for bird says nothing about vertebrate: no candidate there was created or decided.
     assert not Candidate.objects.filter(synset=vertebrate).exists()
+
+
+def test_consensus_command_runs_inline_and_reports(sample, crowd_of) -> None:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    workers = crowd_of(4)
+    for candidate in Candidate.objects.filter(synset__wnid=BIRD)[:3]:
+        vote(candidate, workers, [True] * 4)
+    out = io.StringIO()
+    call_command("consensus", "--synset", "bird.n.01", "--force", stdout=out)
+    text = out.getvalue()
+    assert "consensus job" in text and "1 synsets" in text and "annotators refitted" in text
+    assert SynsetConsensus.objects.get(synset__wnid=BIRD).calibrated
+    with pytest.raises(CommandError, match="unknown synset"):
+        call_command("consensus", "--synset", "n99999999")
+
+
+def test_simulate_crowd_refuses_bad_arguments(db) -> None:  # type: ignore[no-untyped-def]
+    from django.core.management import CommandError, call_command
+
+    for args, message in (
+        (["--accuracy", "0.9-0.2"], "accuracy must be"),
+        (["--accuracy", "high"], "accuracy must be"),
+        (["--spammers", "2"], "--spammers"),
+        (["--annotators", "0"], "--annotators"),
+        (["--truth", "/nonexistent.csv"], "no such truth file"),
+    ):
+        with pytest.raises(CommandError, match=message):
+            call_command("simulate_crowd", *args)
