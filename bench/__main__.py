@@ -12,6 +12,9 @@ from bench import append_results
 BENCHMARKS = [
     "bench.bench_wordnet",
     "bench.bench_ingest",
+    "bench.bench_aggregation",
+    "bench.bench_consensus",
+    "bench.bench_serving",
 ]
 
 

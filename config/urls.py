@@ -21,6 +21,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     re_path(r"^i/(?P<sha256>[0-9a-f]{64})/thumb$", image_thumb, name="image-thumb"),
     re_path(r"^i/(?P<sha256>[0-9a-f]{64})/original$", image_original, name="image-original"),
+    path("curate/quality/", include("annotate.quality_urls")),
     path("curate/", include("curation.urls")),
     path("annotate/", include("annotate.urls")),
     path("api/v1/", include(api_v1)),

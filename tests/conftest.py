@@ -253,3 +253,22 @@ def web_server(live_db) -> Iterator[WebServer]:  # type: ignore[no-untyped-def]
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_database(django_db_setup, django_db_blocker) -> None:  # type: ignore[no-untyped-def]
+    """Request this before `live_db`. pytest-django sets up the test database only when some test
+    of the session uses `db` or a django_db marker; a session of `live_db` tests alone would run
+    against (and truncate) the development database. This makes sure the test database is in use
+    and holds WordNet."""
+    from django.test.utils import setup_databases
+
+    from curation.models import Synset
+    from curation.services.wordnet import wordnet_import
+
+    if connection.vendor != "postgresql" or connection.settings_dict["NAME"].startswith("test_"):
+        return
+    with django_db_blocker.unblock():
+        setup_databases(verbosity=0, interactive=False, keepdb=True, aliases={"default"})
+        if Synset.objects.count() != WORDNET_SYNSETS:
+            wordnet_import()

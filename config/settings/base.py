@@ -293,3 +293,32 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "ImageStatusEnum": "curation.models.images.Image.Status",
     }
 )
+# --- Annotation: tasks, leases, gold, consensus (annotate/) ---------------------------------------
+ANNOTATE_TASK_SIZE = env.int("ANNOTATE_TASK_SIZE", default=48)  # images per grid
+ANNOTATE_GOLD_FRACTION = env.float("ANNOTATE_GOLD_FRACTION", default=0.10)  # hidden gold share
+ANNOTATE_LEASE_SECONDS = env.int("ANNOTATE_LEASE_SECONDS", default=15 * 60)
+ANNOTATE_MAX_OPEN_TASKS = env.int("ANNOTATE_MAX_OPEN_TASKS", default=2)  # current + prefetched
+# Lease expiry and queueing new candidates run at most this often per web process.
+ANNOTATE_HOUSEKEEPING_SECONDS = env.float("ANNOTATE_HOUSEKEEPING_SECONDS", default=2.0)
+# Ordering of candidates with equal vote counts: none | desc | asc | uncertain (machine score).
+ANNOTATE_SCORE_ORDER = env.str("ANNOTATE_SCORE_ORDER", default="desc")
+# Consensus: dynamic | dynamic_weighted | majority (a synset's own setting wins).
+ANNOTATE_CONSENSUS_METHOD = env.str("ANNOTATE_CONSENSUS_METHOD", default="dynamic_weighted")
+ANNOTATE_CALIBRATION_SIZE = env.int("ANNOTATE_CALIBRATION_SIZE", default=10)  # items per synset
+ANNOTATE_CALIBRATION_VOTES = env.int("ANNOTATE_CALIBRATION_VOTES", default=10)  # votes per item
+ANNOTATE_TARGET_PRECISION = env.float("ANNOTATE_TARGET_PRECISION", default=0.995)  # accepted
+ANNOTATE_REJECT_PRECISION = env.float("ANNOTATE_REJECT_PRECISION", default=0.98)  # rejected
+ANNOTATE_MIN_VOTES = env.int("ANNOTATE_MIN_VOTES", default=2)  # before any decision
+ANNOTATE_VOTE_CAP = env.int("ANNOTATE_VOTE_CAP", default=10)  # then escalate to a curator
+ANNOTATE_MAJORITY_VOTES = env.int("ANNOTATE_MAJORITY_VOTES", default=3)  # for method=majority
+# The model's machine score as a prior: 0 = off, 1 = the score is the prior.
+ANNOTATE_MACHINE_PRIOR_WEIGHT = env.float("ANNOTATE_MACHINE_PRIOR_WEIGHT", default=0.0)
+# Gold: flag annotators under the floor after this many gold answers; optionally block them.
+ANNOTATE_GOLD_MIN_ANSWERS = env.int("ANNOTATE_GOLD_MIN_ANSWERS", default=10)
+ANNOTATE_GOLD_FLOOR = env.float("ANNOTATE_GOLD_FLOOR", default=0.7)
+ANNOTATE_GOLD_CONFIDENCE = env.float("ANNOTATE_GOLD_CONFIDENCE", default=0.95)  # sure it's below
+ANNOTATE_AUTO_BLOCK = env.bool("ANNOTATE_AUTO_BLOCK", default=True)
+# Refit a synset's model (and worker weights) when its votes grew by this share since the last fit.
+ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
+ANNOTATE_ONBOARDING_GOLD = env.int("ANNOTATE_ONBOARDING_GOLD", default=10)  # extra gold at first
+ANNOTATE_LINK_SALT = "synsetlab.annotate.join"

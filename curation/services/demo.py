@@ -93,8 +93,17 @@ def demo_ingest(say: Callable[[str], None]) -> None:
     )
 
 
+def demo_annotate(say: Callable[[str], None]) -> None:
+    """Labelled sample candidates, gold, a simulated crowd and a consensus run (annotate/)."""
+    from annotate.services.demo import demo_annotation
+
+    demo_annotation(say)
+
+
 def demo_prepare(say: Callable[[str], None]) -> list[DemoLogin]:
     demo_wordnet(say)
     demo_activate(say)
     demo_ingest(say)
-    return demo_users()
+    logins = demo_users()
+    demo_annotate(say)
+    return logins

@@ -1,5 +1,5 @@
-"""Annotation models. GoldItem is defined here first because other areas must respect it
-(gold candidates are never auto-decided and never revealed to annotators)."""
+"""Gold: candidates whose truth a curator fixed. Other areas must respect them: gold candidates are
+never auto-decided by consensus and never revealed to annotators (HTML, API or timing)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,240 @@
+"""Task assignment: the next task for an annotator, its heartbeat.
+
+Leasing selects QueueItem rows FOR UPDATE SKIP LOCKED with `leased < need` in the WHERE clause and
+increments `leased` in the same transaction: a row another request holds is skipped, and a row
+changed by a request that committed meanwhile is re-checked on its new version by PostgreSQL, so
+concurrent requests never lease more than needed. An annotator's own requests are serialized by a
+lock on their Annotator row (no double lease of one candidate to one person, even with two tabs).
+On SQLite, writes are serialized by the database.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
+
+from annotate.models import (
+    Annotator,
+    Assignment,
+    AssignmentItem,
+    GoldItem,
+    QueueItem,
+    Study,
+    Vote,
+)
+from annotate.services.annotators import AnnotatorBlocked
+from annotate.services.queue import housekeeping
+from curation.models import Candidate, Image, Synset
+
+
+class TaskNotFound(Exception):
+    """No such task for this annotator."""
+
+
+class TaskExpired(Exception):
+    """The task's lease ran out and its items went back to the queue."""
+
+
+def _eligible(annotator: Annotator) -> QuerySet[QueueItem]:
+    """Queue rows this annotator may get: open, under their need, in an active synset, not voted
+    on by them, not in one of their open tasks. Only per-row index probes, so PostgreSQL can walk
+    the queue index in order and stop at the first rows that qualify (the candidate's own state
+    and image are checked on the few rows picked: see _usable)."""
+    return (
+        QueueItem.objects.filter(open=True, leased__lt=F("need"))
+        .filter(Exists(Synset.objects.filter(pk=OuterRef("synset_id"), active=True)))
+        .exclude(
+            Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
+        )
+        .exclude(
+            Exists(
+                AssignmentItem.objects.filter(
+                    candidate_id=OuterRef("candidate_id"),
+                    assignment__annotator=annotator,
+                    assignment__status=Assignment.Status.OPEN,
+                )
+            )
+        )
+    )
+
+
+def _usable(candidate_ids: list[int]) -> set[int]:
+    """Of these queued candidates, those still open with a usable image; the others' queue rows
+    are closed (dedup excluded them, or their image was excluded, since they were queued)."""
+    good = set(
+        Candidate.objects.filter(
+            pk__in=candidate_ids, state__in=Candidate.OPEN, image__status=Image.Status.OK
+        ).values_list("pk", flat=True)
+    )
+    stale = [c for c in candidate_ids if c not in good]
+    if stale:
+        QueueItem.objects.filter(pk__in=stale).update(open=False, need=0)
+    return good
+
+
+# Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
+ORDERING = ("-calibration", "votes", "priority", "candidate_id")
+
+
+def _pick_gold(annotator: Annotator, synset_id: int, count: int) -> list[int]:
+    if count <= 0:
+        return []
+    return list(
+        GoldItem.objects.filter(
+            candidate__synset_id=synset_id, candidate__image__status=Image.Status.OK
+        )
+        .exclude(candidate__state=Candidate.State.EXCLUDED)
+        .exclude(
+            Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
+        )
+        .exclude(
+            Exists(
+                AssignmentItem.objects.filter(
+                    candidate_id=OuterRef("candidate_id"),
+                    assignment__annotator=annotator,
+                    assignment__status=Assignment.Status.OPEN,
+                )
+            )
+        )
+        .order_by("?")
+        .values_list("candidate_id", flat=True)[:count]
+    )
+
+
+def _gold_count(annotator: Annotator, regular: int, open_gold: int) -> int:
+    """How many hidden gold items to mix in: ~ANNOTATE_GOLD_FRACTION of the task, drawn at random
+    (a fixed count would be countable); more until a new annotator has ANNOTATE_ONBOARDING_GOLD
+    gold answers, so the accuracy floor can act on their first tasks."""
+    fraction = min(max(settings.ANNOTATE_GOLD_FRACTION, 0.0), 0.9)
+    if fraction <= 0 or regular <= 0:
+        return 0
+    # Binomial: about `fraction` of the task, never a fixed, countable number.
+    per_item = min(fraction / (1.0 - fraction), 1.0)
+    rng = random.SystemRandom()
+    count = sum(1 for _ in range(regular) if rng.random() < per_item)
+    onboarding = settings.ANNOTATE_ONBOARDING_GOLD - annotator.gold_answers - open_gold
+    if onboarding > 0:
+        count = max(count, min(onboarding, math.ceil(regular / 2)))
+    return min(count, settings.ANNOTATE_TASK_SIZE - regular) if regular else 0
+
+
+def task_next(
+    *, annotator: Annotator, have: Iterable[str] = (), study: Study | None = None
+) -> Assignment | None:
+    """The annotator's next task: an open one they do not hold in `have` (resume), or a new lease
+    on the synset whose candidates most need votes. None when there is nothing to do."""
+    if annotator.status == Annotator.Status.BLOCKED:
+        raise AnnotatorBlocked("this annotator is blocked")
+    housekeeping()
+    held = set(have)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Annotator.objects.select_for_update().get(pk=annotator.pk)
+        if locked.status == Annotator.Status.BLOCKED:
+            raise AnnotatorBlocked("this annotator is blocked")
+        open_tasks = list(
+            Assignment.objects.filter(
+                annotator=locked, status=Assignment.Status.OPEN, expires_at__gt=now
+            ).order_by("created_at", "pk")
+        )
+        for task in open_tasks:
+            if task.token not in held:
+                return task
+        if len(open_tasks) >= settings.ANNOTATE_MAX_OPEN_TASKS:
+            return None
+        size = settings.ANNOTATE_TASK_SIZE
+        regular_room = max(1, size - round(size * settings.ANNOTATE_GOLD_FRACTION))
+        eligible = _eligible(locked)
+        tried: set[int] = set()
+        leased: list[int] = []
+        synset_id = None
+        for attempt in range(8):
+            synset_id = (
+                eligible.exclude(synset_id__in=tried)
+                .order_by(*ORDERING[:3])
+                .values_list("synset_id", flat=True)
+                .first()
+            )
+            if synset_id is None:
+                return None
+            locked_ids = list(
+                eligible.filter(synset_id=synset_id)
+                .order_by(*ORDERING)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("candidate_id", flat=True)[:regular_room]
+            )
+            usable = _usable(locked_ids) if locked_ids else set()
+            leased = [c for c in locked_ids if c in usable]
+            if leased:
+                break
+            if not locked_ids:
+                # Everything there is held by concurrent requests (which may leave some of it
+                # leasable when they commit): wait a moment once or twice, then try elsewhere.
+                if attempt < 2:
+                    time.sleep(random.SystemRandom().uniform(0.005, 0.03))
+                    continue
+                tried.add(synset_id)
+        if not leased or synset_id is None:
+            return None
+        QueueItem.objects.filter(pk__in=leased).update(leased=F("leased") + 1)
+        open_gold = AssignmentItem.objects.filter(assignment__in=open_tasks, is_gold=True).count()
+        gold = _pick_gold(locked, synset_id, _gold_count(locked, len(leased), open_gold))
+        entries = [(c, False) for c in leased] + [(c, True) for c in gold]
+        random.SystemRandom().shuffle(entries)
+        task = Assignment.objects.create(
+            token=secrets.token_urlsafe(12),
+            annotator=locked,
+            synset_id=synset_id,
+            study=study,
+            size=len(entries),
+            expires_at=now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS),
+            heartbeat_at=now,
+        )
+        AssignmentItem.objects.bulk_create(
+            [
+                AssignmentItem(
+                    assignment=task,
+                    candidate_id=candidate_id,
+                    token=secrets.token_urlsafe(12),
+                    position=position,
+                    is_gold=is_gold,
+                    leased=not is_gold,
+                )
+                for position, (candidate_id, is_gold) in enumerate(entries)
+            ]
+        )
+    return task
+
+
+def task_for(*, annotator: Annotator, token: str) -> Assignment:
+    task = Assignment.objects.filter(token=token, annotator=annotator).first()
+    if task is None:
+        raise TaskNotFound("no such task for this annotator")
+    return task
+
+
+def task_heartbeat(*, annotator: Annotator, token: str) -> Assignment:
+    """Extend an open task's lease while the annotator works on it."""
+    now = timezone.now()
+    with transaction.atomic():
+        task = (
+            Assignment.objects.select_for_update().filter(token=token, annotator=annotator).first()
+        )
+        if task is None:
+            raise TaskNotFound("no such task for this annotator")
+        if task.status == Assignment.Status.EXPIRED:
+            raise TaskExpired("this task expired; its images went to other annotators")
+        if task.status == Assignment.Status.OPEN:
+            task.expires_at = now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS)
+            task.heartbeat_at = now
+            task.save(update_fields=["expires_at", "heartbeat_at"])
+    return task

@@ -1,0 +1,160 @@
+"""The `consensus` Job (cpu queue): refit workers, then every (or the chosen) synsets; and the
+cheap trigger that asks for a refit when a synset finished calibrating or its votes grew."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotate.models import QueueItem, SynsetConsensus, Vote
+from annotate.services.annotators import annotators_fit, annotators_refresh_gold
+from annotate.services.consensus.fit import (
+    calibration_complete,
+    consensus_synset,
+    synset_quality_refresh,
+)
+from curation.models import Job, JobChunk, Synset
+from curation.services.jobs import ChunkSpec, Progress, job_create, job_dispatch
+
+logger = logging.getLogger(__name__)
+KIND = "consensus"
+SYNSETS_PER_CHUNK = 5
+
+
+def consensus_synset_ids(wnids: Iterable[str] | None = None) -> list[int]:
+    """Synsets to recompute: the named ones, or every synset that has votes or queued work."""
+    if wnids:
+        return list(Synset.objects.filter(wnid__in=list(wnids)).values_list("pk", flat=True))
+    with_votes = set(Vote.objects.values_list("synset_id", flat=True).distinct())
+    queued = set(QueueItem.objects.values_list("synset_id", flat=True).distinct())
+    return sorted(with_votes | queued)
+
+
+class ConsensusHandler:
+    """params: synsets (wnids; default all with votes or work), workers (refit annotators first,
+    default true), force (fit even if calibration is incomplete)."""
+
+    def plan(self, job: Job) -> Iterable[ChunkSpec]:
+        from annotate.services.queue import leases_expire, queue_sync
+
+        leases_expire(limit=10_000)
+        queue_sync(full=True)
+        if job.params.get("workers", True):
+            fit = annotators_fit()
+            blocked = annotators_refresh_gold()
+            job.result = {
+                **job.result,
+                "workers": {
+                    "annotators": fit.annotators,
+                    "votes": fit.votes,
+                    "iterations": fit.iterations,
+                    "seconds": round(fit.seconds, 2),
+                    "newly_blocked": len(blocked),
+                },
+            }
+            Job.objects.filter(pk=job.pk).update(result=job.result)
+        ids = consensus_synset_ids(job.params.get("synsets"))
+        for start in range(0, len(ids), SYNSETS_PER_CHUNK):
+            part = ids[start : start + SYNSETS_PER_CHUNK]
+            yield ChunkSpec(payload={"synsets": part}, size=len(part))
+
+    def run_chunk(self, job: Job, chunk: JobChunk, progress: Progress) -> None:
+        force = bool(job.params.get("force"))
+        names = dict(
+            Synset.objects.filter(pk__in=chunk.payload["synsets"]).values_list("pk", "name")
+        )
+        for synset_id in chunk.payload["synsets"]:
+            outcome = consensus_synset(synset_id=synset_id, force=force)
+            progress(
+                1,
+                message=f"{names.get(synset_id, synset_id)}: {outcome.get('accepted', 0)} newly "
+                f"accepted, {outcome.get('rejected', 0)} rejected, "
+                f"{outcome.get('escalated', 0)} escalated",
+            )
+
+    def finalize(self, job: Job) -> dict[str, Any]:
+        snapshot = synset_quality_refresh(synset_id=None)
+        return {
+            "accepted": snapshot.accepted,
+            "rejected": snapshot.rejected,
+            "escalated": snapshot.escalated,
+            "open": snapshot.open,
+            "votes": snapshot.votes,
+            "votes_per_decided": snapshot.votes_per_decided,
+            "alpha": snapshot.alpha,
+            "kappa": snapshot.kappa,
+        }
+
+
+def consensus_job(
+    *,
+    wnids: list[str] | None = None,
+    workers: bool = True,
+    force: bool = False,
+    created_by: Any = None,
+    reason: str = "",
+) -> Job:
+    title = "Consensus" + (
+        f" ({', '.join(wnids[:3])}{'…' if len(wnids) > 3 else ''})" if wnids else ""
+    )
+    return job_create(
+        kind=KIND,
+        params={"synsets": wnids or None, "workers": workers, "force": force, "reason": reason},
+        title=title,
+        created_by=created_by,
+    )
+
+
+def dispatch_quietly(job: Job) -> None:
+    """Send a job to the broker; if the broker is down, leave it queued for the stale-job sweeper
+    (votes are already committed, and must never depend on Redis)."""
+    try:
+        job_dispatch(job=job)
+    except Exception:  # the broker being down must not fail the request that asked
+        logger.warning("could not dispatch job %s; the sweeper will retry", job.pk, exc_info=True)
+
+
+def consensus_note_votes(*, synset_counts: dict[int, int]) -> list[int]:
+    """Count new votes per synset and say which synsets want a refit now: calibration just
+    completed (never fitted), or votes grew by ANNOTATE_REFIT_GROWTH since the last fit."""
+    wanted = []
+    for synset_id, n in synset_counts.items():
+        SynsetConsensus.objects.filter(synset_id=synset_id).update(votes_total=F("votes_total") + n)
+        row = (
+            SynsetConsensus.objects.filter(synset_id=synset_id)
+            .values("calibrated", "votes_total", "fitted_votes", "method")
+            .first()
+        )
+        if row is None or row["method"] == SynsetConsensus.Method.MAJORITY:
+            continue
+        if not row["calibrated"]:
+            if calibration_complete(synset_id):
+                wanted.append(synset_id)
+        elif row["votes_total"] >= max(
+            row["fitted_votes"] * (1 + settings.ANNOTATE_REFIT_GROWTH), row["fitted_votes"] + 50
+        ):
+            wanted.append(synset_id)
+    return wanted
+
+
+def consensus_request_refit(*, synset_ids: list[int]) -> Job | None:
+    """Queue one refit job for these synsets unless a consensus job is already on its way (the
+    trigger fires again on the next submit, so nothing is lost by skipping)."""
+    if not synset_ids:
+        return None
+    recent = timezone.now() - timedelta(minutes=15)
+    if Job.objects.filter(
+        kind=KIND, status__in=[Job.Status.QUEUED, Job.Status.RUNNING], created_at__gte=recent
+    ).exists():
+        return None
+    wnids = list(Synset.objects.filter(pk__in=synset_ids).values_list("wnid", flat=True))
+    job = consensus_job(wnids=wnids, reason="calibration done or votes grew")
+    transaction.on_commit(lambda: dispatch_quietly(job))
+    return job

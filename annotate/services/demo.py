@@ -1,0 +1,55 @@
+"""The annotation part of `make demo`: labelled sample candidates, a few gold items, a simulated
+crowd's votes and a consensus run, so the quality pages have something to show and the demo
+annotator still finds open grids at /annotate/. Idempotent: a second run changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+
+from annotate.models import GoldItem, Vote
+from annotate.services.sample import sample_candidates, write_truth
+
+DEMO_ANNOTATION_SYNSETS = ["n01503061", "n02159955", "n07705931"]  # bird, insect, edible fruit
+CROWD_PREFIX = "demo-crowd"
+
+
+def demo_truth_path() -> Path:
+    return Path(settings.DATA_ROOT) / "annotate" / "truth.csv"
+
+
+def demo_annotation(say: Callable[[str], None]) -> None:
+    from annotate.services.annotators import annotators_fit
+    from annotate.services.consensus import consensus_job
+    from annotate.services.gold import gold_mark
+    from annotate.services.queue import queue_sync
+    from annotate.services.simulate import Truth, crowd_pool, run_local, sim_users
+    from curation.models import Candidate
+    from curation.services.jobs import job_run_inline
+
+    items = sample_candidates(wnids=DEMO_ANNOTATION_SYNSETS, positives=30, negatives=18, seed=2024)
+    write_truth(items, demo_truth_path())
+    say(f"annotation sample: {len(items)} labelled candidates from openclipart in 3 synsets")
+    queue_sync(full=True)
+    if not GoldItem.objects.exists():
+        for wnid in DEMO_ANNOTATION_SYNSETS:
+            for item in [i for i in items if i.wnid == wnid][:4]:
+                gold_mark(candidate=Candidate.objects.get(pk=item.candidate_id), truth=item.truth)
+        say(f"gold items: {GoldItem.objects.count()} (hidden in annotators' grids)")
+    if Vote.objects.filter(annotator__user__username__startswith=CROWD_PREFIX).exists():
+        say("simulated crowd already voted")
+        return
+    workers = crowd_pool(12, accuracy=(0.7, 0.95), spammers=0.1, seed=1, prefix=CROWD_PREFIX)
+    users = sim_users(workers)
+    truth = Truth(labels={(i.sha256, i.wnid): i.truth for i in items}).add_gold()
+    # Two tasks each: enough for calibration, fits and decisions, while leaving open work.
+    stats = run_local(workers, {w.name: users[w.name][0] for w in workers}, truth, max_rounds=2)
+    annotators_fit()
+    job = job_run_inline(job=consensus_job(force=True, reason="demo"))
+    say(
+        f"simulated crowd: {stats.votes_sent} votes in {stats.tasks} tasks; consensus: "
+        f"{job.result.get('accepted', 0)} accepted, {job.result.get('rejected', 0)} rejected, "
+        f"{job.result.get('open', 0)} still open for you at /annotate/"
+    )

@@ -1,0 +1,253 @@
+"""Submitting a task: votes first (committed before anything else), then consensus.
+
+Order matters. Transaction 1 stores the votes, returns the leases and marks the task submitted;
+it commits before consensus runs (transaction 2) and before any broker work (a refit job), so a
+bug in consensus or Redis being down can never lose a vote. Submit is idempotent by the client's
+token: a retry of the same submit replays the stored reply and records nothing twice; one vote per
+(annotator, candidate) is also a database constraint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as clock
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from django.db import OperationalError, transaction
+from django.db.models import Count, F, Sum
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from annotate.models import (
+    Annotator,
+    Assignment,
+    AssignmentItem,
+    QueueItem,
+    StudyParticipant,
+    Vote,
+)
+from annotate.services.assignment import TaskNotFound
+
+logger = logging.getLogger(__name__)
+MAX_MS = 24 * 3600 * 1000
+
+
+class SubmitError(ValueError):
+    """The submitted answers are malformed (nothing was stored)."""
+
+
+class SubmitConflict(Exception):
+    """The task was already submitted with a different client token."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    item: str
+    shows: bool | None  # None: skipped (e.g. the image did not load)
+    ms: int | None = None
+
+
+def parse_answers(raw: Any, *, limit: int) -> list[Answer]:
+    """Validate JSON answers: a list of {"item": token, "shows": true|false|null, "ms": int}."""
+    if not isinstance(raw, list):
+        raise SubmitError("answers must be a list")
+    if len(raw) > limit:
+        raise SubmitError(f"too many answers: {len(raw)} for a task of {limit} images")
+    answers: list[Answer] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise SubmitError(f"answer {position} must be an object")
+        item = entry.get("item")
+        if not isinstance(item, str) or not 1 <= len(item) <= 32:
+            raise SubmitError(f"answer {position}: item must be the item's token")
+        if item in seen:
+            raise SubmitError(f"answer {position}: item {item!r} is answered twice")
+        seen.add(item)
+        shows = entry.get("shows")
+        if shows is not None and not isinstance(shows, bool):
+            raise SubmitError(f"answer {position}: shows must be true, false or null")
+        ms = entry.get("ms")
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms < 0):
+            raise SubmitError(f"answer {position}: ms must be a non-negative whole number")
+        answers.append(Answer(item=item, shows=shows, ms=min(ms, MAX_MS) if ms else ms))
+    return answers
+
+
+def _client_token(value: Any) -> str:
+    if not isinstance(value, str) or not 8 <= len(value) <= 64 or not value.isprintable():
+        raise SubmitError("client_token must be 8 to 64 printable characters (e.g. a UUID)")
+    return value
+
+
+def task_submit(
+    *,
+    annotator: Annotator,
+    token: str,
+    client_token: Any,
+    answers: Sequence[Answer],
+    duration_ms: int | None = None,
+    source: str = Vote.Source.UI,
+) -> dict[str, Any]:
+    """Record the votes of a task; returns the reply (replayed as-is on a retried submit)."""
+    client = _client_token(client_token)
+    if duration_ms is not None and (not isinstance(duration_ms, int) or duration_ms < 0):
+        raise SubmitError("duration_ms must be a non-negative whole number")
+    task, reply, fresh, status = _store_votes(
+        annotator=annotator,
+        token=token,
+        client=client,
+        answers=answers,
+        duration_ms=duration_ms,
+        source=source,
+    )
+    if fresh:
+        _after_votes(annotator=annotator, task=task, counted=status != Annotator.Status.BLOCKED)
+    return {**reply, "progress": annotator_progress(annotator=annotator)}
+
+
+@transaction.atomic
+def _store_votes(
+    *,
+    annotator: Annotator,
+    token: str,
+    client: str,
+    answers: Sequence[Answer],
+    duration_ms: int | None,
+    source: str,
+) -> tuple[Assignment, dict[str, Any], bool]:
+    task = Assignment.objects.select_for_update().filter(token=token, annotator=annotator).first()
+    if task is None:
+        raise TaskNotFound("no such task for this annotator")
+    if task.status == Assignment.Status.SUBMITTED:
+        if task.client_token == client:
+            return task, {**task.result, "replayed": True}, False, ""
+        raise SubmitConflict("this task was already submitted")
+    items = {item.token: item for item in task.items.all()}
+    unknown = [a.item for a in answers if a.item not in items]
+    if unknown:
+        raise SubmitError(f"unknown item token(s) for this task: {', '.join(unknown[:5])}")
+    answered = [a for a in answers if a.shows is not None]
+    per_item_ms = (
+        min(duration_ms // max(len(answered), 1), MAX_MS) if duration_ms is not None else None
+    )
+    status = Annotator.objects.filter(pk=annotator.pk).values_list("status", flat=True).get()
+    counting = status != Annotator.Status.BLOCKED
+    Vote.objects.bulk_create(
+        [
+            Vote(
+                annotator=annotator,
+                candidate_id=items[a.item].candidate_id,
+                synset_id=task.synset_id,
+                answer=bool(a.shows),
+                assignment=task,
+                time_ms=a.ms if a.ms is not None else per_item_ms,
+                source=source,
+            )
+            for a in answered
+        ],
+        ignore_conflicts=True,
+    )
+    recorded = set(Vote.objects.filter(assignment=task).values_list("candidate_id", flat=True))
+    # Leases come back; each counted new vote uses up one unit of its candidate's need until
+    # consensus recomputes it.
+    leased = [i.candidate_id for i in items.values() if i.leased]
+    locked = list(
+        QueueItem.objects.select_for_update()
+        .filter(candidate_id__in=leased + [c for c in recorded if c not in leased])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    voted = [c for c in locked if c in recorded and counting]
+    QueueItem.objects.filter(pk__in=[c for c in locked if c in leased]).update(
+        leased=Greatest(F("leased") - 1, 0)
+    )
+    if voted:
+        QueueItem.objects.filter(pk__in=voted).update(
+            votes=F("votes") + 1, need=Greatest(F("need") - 1, 0)
+        )
+    AssignmentItem.objects.filter(assignment=task, leased=True).update(leased=False)
+    now = timezone.now()
+    reply: dict[str, Any] = {"task": task.token, "recorded": len(recorded), "completion": None}
+    if task.study_id:
+        reply["completion"] = _study_progress(task, annotator, now)
+    task.status = Assignment.Status.SUBMITTED
+    task.client_token = client
+    task.submitted_at = now
+    task.duration_ms = duration_ms
+    task.result = reply
+    task.save(update_fields=["status", "client_token", "submitted_at", "duration_ms", "result"])
+    Annotator.objects.filter(pk=annotator.pk).update(
+        last_seen_at=now, votes_count=F("votes_count") + len(recorded)
+    )
+    return task, reply, True, status
+
+
+def _study_progress(task: Assignment, annotator: Annotator, now: datetime) -> dict[str, Any] | None:
+    participant, _ = StudyParticipant.objects.get_or_create(study=task.study, annotator=annotator)
+    StudyParticipant.objects.filter(pk=participant.pk).update(tasks_done=F("tasks_done") + 1)
+    participant.refresh_from_db()
+    study = task.study
+    if study is None or participant.tasks_done < study.tasks_required:
+        return None
+    if participant.completed_at is None:
+        StudyParticipant.objects.filter(pk=participant.pk).update(completed_at=now)
+    return {"code": study.completion_code, "return_url": study.return_link}
+
+
+def _after_votes(*, annotator: Annotator, task: Assignment, counted: bool) -> None:
+    """Consensus for the touched candidates, gold bookkeeping, and maybe a refit job. Failures are
+    logged, never raised: the votes are already safe, and a full `consensus` run catches up."""
+    from annotate.services.annotators import annotators_refresh_gold
+    from annotate.services.consensus import (
+        consensus_note_votes,
+        consensus_request_refit,
+        consensus_update,
+    )
+
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                items = list(task.items.values_list("candidate_id", "is_gold"))
+                # Unconditionally, so a task with gold takes no longer than one without.
+                annotators_refresh_gold(annotator_ids=[annotator.pk])
+                regular = [c for c, is_gold in items if not is_gold]
+                consensus_update(candidate_ids=regular)
+                if counted:
+                    n_votes = Vote.objects.filter(assignment=task, candidate_id__in=regular).count()
+                    wanted = consensus_note_votes(synset_counts={task.synset_id: n_votes})
+                    consensus_request_refit(synset_ids=wanted)
+            return
+        except OperationalError as exc:  # a deadlock or lock timeout: re-deciding is idempotent
+            if attempt == 2:
+                logger.exception("consensus after submitting task %s failed", task.pk)
+                return
+            logger.warning("consensus after task %s: %s; retrying", task.pk, exc)
+            clock.sleep(0.05 * (attempt + 1))
+        except Exception:
+            logger.exception("consensus after submitting task %s failed", task.pk)
+            return
+
+
+def annotator_progress(*, annotator: Annotator) -> dict[str, Any]:
+    """What the annotator sees about themselves: work today and their standing (never gold
+    results, which would reveal which images were gold)."""
+    start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+    today = Assignment.objects.filter(
+        annotator=annotator, status=Assignment.Status.SUBMITTED, submitted_at__gte=start
+    ).aggregate(tasks=Count("id"), images=Sum("size"))
+    annotator.refresh_from_db(fields=["status"])
+    status = annotator.status
+    standing = {
+        Annotator.Status.ACTIVE: "good standing",
+        Annotator.Status.FLAGGED: "under review",
+        Annotator.Status.BLOCKED: "paused",
+    }.get(status or Annotator.Status.ACTIVE, "good standing")
+    return {
+        "tasks_today": today["tasks"] or 0,
+        "images_today": today["images"] or 0,
+        "standing": standing,
+    }

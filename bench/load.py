@@ -1,0 +1,223 @@
+"""`make load` / `python -m bench.load`: concurrent simulated annotators (locust) against gunicorn
++ PostgreSQL + a Celery worker, then an exact count check: votes sent = votes stored.
+
+Default scenario: 100 annotators, 20 synsets x 2,000 candidates (work never runs out), tasks of
+48 with hidden gold, a think time of 10-20 s per grid (a person takes 20-60 s), 60 s of load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import ROOT, WORK, python
+
+SERVING_SYNSETS = [
+    "n01503061", "n02159955", "n07705931", "n11669921", "n02512053", "n02084071", "n02121620",
+    "n02958343", "n03001627", "n13104059", "n02686568", "n01861778", "n04524313", "n02691156",
+    "n02834778", "n03790512", "n04530566", "n02924116", "n03417042", "n01639765",
+]  # fmt: skip
+
+
+def setup_serving(spec: dict[str, Any]) -> dict[str, Any]:
+    """In the harness process: candidates, gold and annotators with API tokens."""
+    import random
+
+    from django.db import connection
+
+    from annotate.services.gold import gold_mark
+    from annotate.services.queue import queue_sync
+    from annotate.services.simulate import crowd_pool, sim_users
+    from bench.annotate_harness import fake_sha
+    from curation.models import Candidate, Image, Synset
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE annotate_vote, annotate_assignmentitem, annotate_assignment, "
+            "annotate_decision, annotate_queueitem, annotate_synsetconsensus, "
+            "annotate_qualitysnapshot, annotate_golditem, curation_candidate, curation_image, "
+            "curation_jobchunk, curation_job CASCADE"
+        )
+    Synset.objects.filter(active=True).update(active=False)
+    rng = random.Random(5)
+    per = spec["per_synset"]
+    for wnid in SERVING_SYNSETS[: spec["synsets"]]:
+        synset = Synset.objects.get(wnid=wnid)
+        shas = [fake_sha("serving", wnid, i) for i in range(per)]
+        Image.objects.bulk_create(
+            [
+                Image(sha256=sha, storage_key=f"bench/{sha}.jpg", format="JPEG", width=640,
+                      height=480, bytes=50_000)
+                for sha in shas
+            ],
+            batch_size=5000,
+        )  # fmt: skip
+        ids = dict(Image.objects.filter(sha256__in=shas).values_list("sha256", "pk"))
+        Candidate.objects.bulk_create(
+            [Candidate(image_id=ids[sha], synset=synset, source="bench") for sha in shas],
+            batch_size=5000,
+        )
+        synset.active = True
+        synset.save(update_fields=["active"])
+        for candidate in Candidate.objects.filter(synset=synset).order_by("pk")[:10]:
+            gold_mark(candidate=candidate, truth=rng.random() < 0.5)
+    queue_sync(full=True)
+    with connection.cursor() as cursor:  # fresh bulk loads: give the planner real statistics
+        cursor.execute("ANALYZE")
+    workers = crowd_pool(spec["users"], spammers=0.0, seed=3, prefix="load")
+    users = sim_users(workers)
+    Path(spec["tokens_file"]).write_text("\n".join(token for _, token in users.values()))
+    return {"candidates": Candidate.objects.count(), "users": len(users)}
+
+
+def check_serving(spec: dict[str, Any]) -> dict[str, Any]:
+    """In the harness process: votes stored by the load users, and that none is doubled."""
+    from django.db.models import Count
+
+    from annotate.models import Assignment, Vote
+
+    votes = Vote.objects.filter(annotator__user__username__startswith="load-")
+    doubled = (
+        votes.values("annotator_id", "candidate_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    )
+    submitted = Assignment.objects.filter(
+        annotator__user__username__startswith="load-", status="submitted"
+    )
+    return {
+        "stored": votes.count(),
+        "doubled": doubled,
+        "tasks_submitted": submitted.count(),
+        "items_in_submitted_tasks": sum(submitted.values_list("size", flat=True)),
+    }
+
+
+def _percentiles(stats_csv: Path) -> dict[str, dict[str, float]]:
+    out = {}
+    with stats_csv.open() as f:
+        for row in csv.DictReader(f):
+            if row["Name"] in ("next-task", "submit", "baseline: /me", "Aggregated"):
+                out[row["Name"]] = {
+                    "requests": float(row["Request Count"]),
+                    "failures": float(row["Failure Count"]),
+                    "p50": float(row["50%"]),
+                    "p95": float(row["95%"]),
+                    "p99": float(row["99%"]),
+                    "rps": float(row["Requests/s"]),
+                }
+    return out
+
+
+def run_load(
+    *,
+    users: int = 100,
+    duration: int = 60,
+    think: str = "10-20",
+    synsets: int = 20,
+    per_synset: int = 2000,
+    web_workers: int = 2,
+    web_threads: int = 8,
+) -> dict[str, Any]:
+    from bench.annotate_harness import bench_env, ensure_database, free_port, harness, services
+
+    ensure_database()
+    out_dir = WORK / "annotate" / "load"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokens = out_dir / "tokens.txt"
+    counts = out_dir / "sent.json"
+    counts.unlink(missing_ok=True)
+    # Load users answer at random: with auto-blocking on they would all be blocked by gold.
+    env = bench_env(ANNOTATE_AUTO_BLOCK="false")
+    setup = harness(
+        "serving-setup",
+        env,
+        json.dumps(
+            {"users": users, "synsets": synsets, "per_synset": per_synset,
+             "tokens_file": str(tokens)}
+        ),
+    )  # fmt: skip
+    with services(env, free_port(), workers=web_workers, threads=web_threads) as svc:
+        locust_env = {
+            **env,
+            "LOCUST_TOKENS": str(tokens),
+            "LOCUST_COUNT_FILE": str(counts),
+            "LOCUST_THINK": think,
+        }
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [
+                python(), "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"),
+                "--headless", "-u", str(users), "-r", str(max(1, users // 10)),
+                "-t", f"{duration}s", "--host", svc.url, "--csv", str(out_dir / "locust"),
+                "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING",
+            ],
+            cwd=ROOT, env=locust_env, capture_output=True, text=True, timeout=duration + 300,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        if proc.returncode not in (0, 1):  # 1: some requests failed, reported below
+            raise RuntimeError(f"locust failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    sent = json.loads(counts.read_text())
+    check = harness("serving-check", env, "{}")
+    return {
+        "setup": setup,
+        "sent": sent,
+        "check": check,
+        "latency": _percentiles(out_dir / "locust_stats.csv"),
+        "seconds": seconds,
+        "users": users,
+        "duration": duration,
+        "think": think,
+        "web": f"gunicorn -w {web_workers} --threads {web_threads}",
+    }
+
+
+def summary(result: dict[str, Any]) -> str:
+    lat = result["latency"]
+    lines = [
+        f"{result['users']} annotators, {result['duration']} s, think time {result['think']} s, "
+        f"{result['web']}, {result['setup']['candidates']:,} candidates",
+    ]
+    for name in ("next-task", "submit", "baseline: /me"):
+        if name in lat:
+            s = lat[name]
+            lines.append(
+                f"  {name:<14} {int(s['requests']):>6} requests  p50 {s['p50']:.0f} ms  "
+                f"p95 {s['p95']:.0f} ms  p99 {s['p99']:.0f} ms  failures {int(s['failures'])}"
+            )
+    sent, check = result["sent"], result["check"]
+    lines.append(
+        f"  votes sent {sent['votes']:,}  stored {check['stored']:,}  doubled {check['doubled']}  "
+        f"({sent['votes'] / result['duration']:.0f} votes/s; retries {sent['retries']}, "
+        f"failed submits {sent['failed_submits']})"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load")
+    parser.add_argument("--think", default="10-20", help="seconds per grid, low-high")
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    result = run_load(
+        users=args.users,
+        duration=args.duration,
+        think=args.think,
+        web_workers=args.web_workers,
+        web_threads=args.web_threads,
+    )
+    print(summary(result))
+    ok = result["sent"]["votes"] == result["check"]["stored"] and not result["check"]["doubled"]
+    print("exact count check:", "OK" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

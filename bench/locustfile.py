@@ -1,0 +1,92 @@
+"""Locust: simulated annotators on the real API (run by `python -m bench.load`, i.e. `make load`).
+
+Each user signs in with its own API token (LOCUST_TOKENS: a file, one token per line), asks for a
+task, "looks" at the grid for a think time, answers and submits, again and again. A submit that
+fails at the network level is retried with the same client token (idempotent), so every vote sent
+is stored exactly once; the count of votes sent is written to LOCUST_COUNT_FILE at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import threading
+import uuid
+from pathlib import Path
+
+from locust import HttpUser, between, events, task
+
+TOKENS = [t.strip() for t in Path(os.environ["LOCUST_TOKENS"]).read_text().split() if t.strip()]
+THINK = [float(x) for x in os.environ.get("LOCUST_THINK", "10-20").split("-")]
+_next_token = itertools.count()
+_lock = threading.Lock()
+SENT = {"votes": 0, "tasks": 0, "retries": 0, "empty": 0, "failed_submits": 0}
+
+
+class Annotator(HttpUser):
+    wait_time = between(THINK[0], THINK[-1])
+
+    def on_start(self) -> None:
+        with _lock:
+            self.token = TOKENS[next(_next_token) % len(TOKENS)]
+        self.client.headers["Authorization"] = f"Token {self.token}"
+        self.rng = random.Random(self.token)
+
+    @task(1)
+    def baseline(self) -> None:
+        """The framework's floor: token auth, role check and one small query."""
+        self.client.get("/api/v1/annotate/me", name="baseline: /me")
+
+    @task(8)
+    def label_a_grid(self) -> None:
+        with self.client.get(
+            "/api/v1/annotate/next-task", name="next-task", catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}")
+                return
+            work = response.json()["task"]
+        if work is None:
+            with _lock:
+                SENT["empty"] += 1
+            return
+        answers = [
+            {
+                "item": item["item"],
+                "shows": self.rng.random() < 0.5,
+                "ms": self.rng.randint(300, 2000),
+            }
+            for item in work["items"]
+        ]
+        body = {"client_token": uuid.uuid4().hex, "answers": answers, "duration_ms": 30_000}
+        for _attempt in range(4):
+            try:
+                with self.client.post(
+                    f"/api/v1/annotate/tasks/{work['id']}/submit",
+                    json=body,
+                    name="submit",
+                    catch_response=True,
+                ) as response:
+                    if response.status_code == 200:
+                        with _lock:
+                            SENT["votes"] += len(answers)
+                            SENT["tasks"] += 1
+                        return
+                    response.failure(f"status {response.status_code}")
+                    if response.status_code < 500:
+                        break
+            except Exception:  # a dropped connection: retry with the same client token
+                pass
+            with _lock:
+                SENT["retries"] += 1
+        with _lock:
+            SENT["failed_submits"] += 1
+
+
+@events.quitting.add_listener
+def _write_counts(environment, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    path = os.environ.get("LOCUST_COUNT_FILE")
+    if path:
+        Path(path).write_text(json.dumps(SENT))
