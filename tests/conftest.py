@@ -33,13 +33,27 @@ KEEP_TABLES = {
 }
 
 
+CONFIGURED_DB_NAME = settings.DATABASES["default"]["NAME"]
+
+
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
-    """Create the test database once and load all of WordNet into it (skipped when present)."""
+def django_db_setup(request, django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Create the test database once and load all of WordNet into it (skipped when present).
+
+    pytest-django sets up the test database only when some collected test is marked django_db or
+    uses `db`; a session of committed-data (`live_db`) tests alone would otherwise run against the
+    configured database and truncate it. So set it up here whenever that has not happened.
+    """
+    from django.test.utils import setup_databases
+
     from curation.models import Synset
     from curation.services.wordnet import wordnet_import
 
     with django_db_blocker.unblock():
+        if connection.settings_dict["NAME"] == CONFIGURED_DB_NAME:
+            keepdb = request.config.getoption("reuse_db") and not request.config.getoption("create_db")
+            setup_databases(verbosity=0, interactive=False, keepdb=keepdb, aliases={"default"})
+        assert connection.settings_dict["NAME"] != CONFIGURED_DB_NAME, "not on the test database"
         if Synset.objects.count() != WORDNET_SYNSETS:
             wordnet_import()
 
@@ -256,19 +270,5 @@ def web_server(live_db) -> Iterator[WebServer]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def test_database(django_db_setup, django_db_blocker) -> None:  # type: ignore[no-untyped-def]
-    """Request this before `live_db`. pytest-django sets up the test database only when some test
-    of the session uses `db` or a django_db marker; a session of `live_db` tests alone would run
-    against (and truncate) the development database. This makes sure the test database is in use
-    and holds WordNet."""
-    from django.test.utils import setup_databases
-
-    from curation.models import Synset
-    from curation.services.wordnet import wordnet_import
-
-    if connection.vendor != "postgresql" or connection.settings_dict["NAME"].startswith("test_"):
-        return
-    with django_db_blocker.unblock():
-        setup_databases(verbosity=0, interactive=False, keepdb=True, aliases={"default"})
-        if Synset.objects.count() != WORDNET_SYNSETS:
-            wordnet_import()
+def test_database(django_db_setup) -> None:  # type: ignore[no-untyped-def]
+    """Kept for tests that ask for it: django_db_setup now always provides the test database."""

@@ -1,14 +1,17 @@
 from .audit import AuditEvent
+from .exports import DatasetVersion, TrainingRun
 from .duplicates import DuplicateGroup, DuplicateKind, DuplicateMember, NotDuplicatePair
 from .images import Candidate, Image, ImageOrigin
 from .ingest import IngestItem
 from .jobs import Job, JobChunk
+from .predictions import Prediction
 from .registry import ModelArtifact
 from .synsets import Synset, SynsetClosure, SynsetEdge
 
 __all__ = [
     "AuditEvent",
     "Candidate",
+    "DatasetVersion",
     "DuplicateGroup",
     "DuplicateKind",
     "DuplicateMember",
@@ -19,7 +22,9 @@ __all__ = [
     "JobChunk",
     "ModelArtifact",
     "NotDuplicatePair",
+    "Prediction",
     "Synset",
     "SynsetClosure",
     "SynsetEdge",
+    "TrainingRun",
 ]

@@ -18,6 +18,11 @@ class Synset(models.Model):
     child_count = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=False, db_index=True)
     target_images = models.PositiveIntegerField(default=0)
+    auto_reject_below = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="reject candidates whose machine score is under this (off when empty; never gold)",
+    )
     activated_at = models.DateTimeField(null=True, blank=True)
     parents = models.ManyToManyField(
         "self", through="SynsetEdge", symmetrical=False, related_name="children"
