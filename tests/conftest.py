@@ -51,7 +51,8 @@ def django_db_setup(request, django_db_setup, django_db_blocker):  # type: ignor
 
     with django_db_blocker.unblock():
         if connection.settings_dict["NAME"] == CONFIGURED_DB_NAME:
-            keepdb = request.config.getoption("reuse_db") and not request.config.getoption("create_db")
+            opt = request.config.getoption
+            keepdb = opt("reuse_db") and not opt("create_db")
             setup_databases(verbosity=0, interactive=False, keepdb=keepdb, aliases={"default"})
         assert connection.settings_dict["NAME"] != CONFIGURED_DB_NAME, "not on the test database"
         if Synset.objects.count() != WORDNET_SYNSETS:

@@ -1,6 +1,6 @@
 """Append-only float16 embedding shards keyed by image id (never in SQL).
 
-Layout: `DATA_ROOT/embeddings/<model name>/<NNNNNNNN>.npy` (float16, n × d, L2-normalised rows)
+Layout: `DATA_ROOT/embeddings/<model name>/<NNNNNNNN>.npy` (float16, n x d, L2-normalised rows)
 beside `<NNNNNNNN>.ids.npy` (int64 image ids, same order). A shard is written to a temporary name
 and renamed, ids file last, so a killed writer leaves no shard a reader would see. An image id may
 appear in two shards after a crash and re-run; readers keep the latest shard's row.
@@ -72,7 +72,7 @@ class EmbeddingStore:
     def read(
         self, ids: Iterable[int] | None = None, *, min_shard: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(ids int64[n], float32[n, d]) for all stored images (or those asked for), latest row wins."""
+        """(ids int64[n], float32[n, d]) of stored images (all or those asked), latest row wins."""
         want = None if ids is None else np.asarray(sorted(set(ids)), dtype=np.int64)
         id_parts: list[np.ndarray] = []
         vec_parts: list[np.ndarray] = []

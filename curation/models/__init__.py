@@ -1,6 +1,6 @@
 from .audit import AuditEvent
-from .exports import DatasetVersion, TrainingRun
 from .duplicates import DuplicateGroup, DuplicateKind, DuplicateMember, NotDuplicatePair
+from .exports import DatasetVersion, TrainingRun
 from .images import Candidate, Image, ImageOrigin
 from .ingest import IngestItem
 from .jobs import Job, JobChunk

@@ -21,7 +21,7 @@ class Synset(models.Model):
     auto_reject_below = models.FloatField(
         null=True,
         blank=True,
-        help_text="reject candidates whose machine score is under this (off when empty; never gold)",
+        help_text="reject candidates scored under this (off when empty; never gold)",
     )
     activated_at = models.DateTimeField(null=True, blank=True)
     parents = models.ManyToManyField(
