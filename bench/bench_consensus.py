@@ -6,6 +6,7 @@ HTTP client. Baselines side by side: fixed 3-vote and 5-vote majority (what CVAT
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -30,6 +31,11 @@ STRATEGIES: list[tuple[str, dict[str, Any]]] = [
     ("dynamic consensus", {"method": "dynamic"}),
     ("dynamic + worker weighting", {"method": "dynamic_weighted"}),
     ("dynamic + weighting + machine-score prior", {"method": "dynamic_weighted", "prior": 0.5}),
+    ("dynamic + weighting + trust routing", {"method": "dynamic_weighted", "route": 0.85}),
+    (
+        "dynamic + weighting + trust routing + machine-score prior",
+        {"method": "dynamic_weighted", "route": 0.85, "prior": 0.5},
+    ),
     (
         "dynamic + weighting, 97% target",
         {"method": "dynamic_weighted", "target": 0.97, "reject_target": 0.95},
@@ -206,11 +212,15 @@ def oracle_bound() -> dict[str, float]:
 def run() -> tuple[str, str]:
     ensure_database()
     rows, results = [], {}
+    only = os.environ.get("BENCH_CONSENSUS_ONLY", "")
     for label, spec in STRATEGIES:
+        if only and not any(part.strip() == label for part in only.split(";")):
+            continue
         env = bench_env(
             ANNOTATE_MACHINE_PRIOR_WEIGHT=str(spec.get("prior", 0.0)),
             ANNOTATE_TARGET_PRECISION=str(spec.get("target", 0.995)),
             ANNOTATE_REJECT_PRECISION=str(spec.get("reject_target", 0.98)),
+            ANNOTATE_ROUTE_MIN_TRUST=str(spec.get("route", 0.0)),
         )
         with services(env, free_port()) as svc:
             params = {
@@ -257,6 +267,8 @@ def run() -> tuple[str, str]:
             "—",
         ]
     )
+    if only:  # a partial run (tuning): the rows, no verdict
+        return "Annotation: consensus, partial run", "\n".join(" | ".join(r) for r in rows)
     best_label = "dynamic + worker weighting"
     best, best_score = results[best_label]
     five = results["fixed 5-vote majority"][1]

@@ -81,6 +81,28 @@ def _usable(candidate_ids: list[int]) -> set[int]:
     return good
 
 
+def routing_trust(annotator: Annotator) -> float | None:
+    """What routing believes of an annotator: the fitted trust (Dawid-Skene balanced accuracy)
+    once there is one, else the Laplace-smoothed gold accuracy after a few gold answers."""
+    if annotator.trust is not None:
+        return annotator.trust
+    if annotator.gold_answers >= settings.ANNOTATE_ROUTE_MIN_GOLD:
+        return (annotator.gold_correct + 1) / (annotator.gold_answers + 2)
+    return None
+
+
+def routed_to_calibration(annotator: Annotator) -> bool:
+    """Trust routing (ANNOTATE_ROUTE_MIN_TRUST > 0): annotators not (yet) known to be reliable
+    get only calibration items, which need many votes from many people anyway; the candidates
+    that are decided vote by vote go to the reliable ones, whose votes carry the most
+    information. It is how a crowd of mixed quality reaches high precision in few votes."""
+    floor = settings.ANNOTATE_ROUTE_MIN_TRUST
+    if floor <= 0:
+        return False
+    trust = routing_trust(annotator)
+    return trust is None or trust < floor
+
+
 # Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
 ORDERING = ("-calibration", "votes", "priority", "candidate_id")
 
@@ -154,6 +176,8 @@ def task_next(
         size = settings.ANNOTATE_TASK_SIZE
         regular_room = max(1, size - round(size * settings.ANNOTATE_GOLD_FRACTION))
         eligible = _eligible(locked)
+        if routed_to_calibration(locked):
+            eligible = eligible.filter(calibration=True)
         tried: set[int] = set()
         leased: list[int] = []
         synset_id = None
@@ -165,7 +189,7 @@ def task_next(
                 .first()
             )
             if synset_id is None:
-                return None
+                break
             locked_ids = list(
                 eligible.filter(synset_id=synset_id)
                 .order_by(*ORDERING)
@@ -183,6 +207,8 @@ def task_next(
                     time.sleep(random.SystemRandom().uniform(0.005, 0.03))
                     continue
                 tried.add(synset_id)
+        if (not leased or synset_id is None) and routed_to_calibration(locked):
+            return _qualification_task(locked, now, study)
         if not leased or synset_id is None:
             return None
         QueueItem.objects.filter(pk__in=leased).update(leased=F("leased") + 1)
@@ -212,6 +238,49 @@ def task_next(
                 for position, (candidate_id, is_gold) in enumerate(entries)
             ]
         )
+    return task
+
+
+def _qualification_task(annotator: Annotator, now, study: Study | None) -> Assignment | None:  # type: ignore[no-untyped-def]
+    """A routed-out annotator with too few gold answers to be judged gets a task of gold items
+    (a qualification test, as on crowd platforms) so they can earn routing to regular work."""
+    if annotator.gold_answers >= settings.ANNOTATE_ONBOARDING_GOLD:
+        return None
+    synset_id = (
+        GoldItem.objects.filter(candidate__synset__active=True)
+        .exclude(
+            Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
+        )
+        .values_list("candidate__synset_id", flat=True)
+        .first()
+    )
+    if synset_id is None:
+        return None
+    gold = _pick_gold(annotator, synset_id, settings.ANNOTATE_ONBOARDING_GOLD)
+    if not gold:
+        return None
+    task = Assignment.objects.create(
+        token=secrets.token_urlsafe(12),
+        annotator=annotator,
+        synset_id=synset_id,
+        study=study,
+        size=len(gold),
+        expires_at=now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS),
+        heartbeat_at=now,
+    )
+    AssignmentItem.objects.bulk_create(
+        [
+            AssignmentItem(
+                assignment=task,
+                candidate_id=candidate_id,
+                token=secrets.token_urlsafe(12),
+                position=position,
+                is_gold=True,
+                leased=False,
+            )
+            for position, candidate_id in enumerate(gold)
+        ]
+    )
     return task
 
 

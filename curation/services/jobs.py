@@ -12,6 +12,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -270,19 +271,36 @@ def job_finalize(*, job_id: int) -> None:
     _start_followers(job)
 
 
+# Set while job_run_inline runs a job: its followers are collected here and run inline after it,
+# instead of going to the broker (which an inline run, e.g. the demo's preparation, may not have).
+_inline_followers: ContextVar[list[int] | None] = ContextVar("inline_followers", default=None)
+
+
 def _start_followers(job: Job) -> None:
     """Jobs chained after this one (e.g. prelabel after ingest) start when it succeeds."""
+    collected = _inline_followers.get()
     for follower in job.followers.filter(status=Job.Status.QUEUED, started_at__isnull=True):
-        job_dispatch_on_commit(job=follower)
+        if collected is not None:
+            collected.append(follower.pk)
+        else:
+            job_dispatch_on_commit(job=follower)
 
 
 def job_run_inline(*, job: Job, on_progress: Callable[[Job], None] | None = None) -> Job:
-    """Run every step of a job in this process (commands with --inline, tests)."""
-    for chunk_id in job_start(job.pk, enqueue=None):
-        job_run_chunk(chunk_id)
-        if on_progress is not None:
-            job.refresh_from_db()
-            on_progress(job)
+    """Run every step of a job in this process (commands with --inline, tests), then its
+    followers (the jobs chained after it) the same way."""
+    token = _inline_followers.set([])
+    try:
+        for chunk_id in job_start(job.pk, enqueue=None):
+            job_run_chunk(chunk_id)
+            if on_progress is not None:
+                job.refresh_from_db()
+                on_progress(job)
+        followers = _inline_followers.get() or []
+    finally:
+        _inline_followers.reset(token)
+    for follower in Job.objects.filter(pk__in=followers).order_by("pk"):
+        job_run_inline(job=follower, on_progress=on_progress)
     job.refresh_from_db()
     return job
 

@@ -21,7 +21,7 @@ from annotate.services.submit import (
     task_submit,
 )
 from curation.models import Candidate, Synset
-from tests.annotate.conftest import BIRD, new_token
+from tests.annotate.conftest import BIRD, INSECT, new_token
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -263,3 +263,47 @@ def test_excluded_candidates_never_enter_tasks(sample, make_annotator) -> None:
 def test_inactive_synsets_get_no_tasks(sample, make_annotator) -> None:
     Synset.objects.filter(active=True).update(active=False)
     assert task_next(annotator=make_annotator("anna")) is None
+
+
+def test_trust_routing_sends_unproven_annotators_to_calibration_and_gold(
+    sample, make_annotator, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from annotate.services.assignment import routed_to_calibration
+
+    settings.ANNOTATE_ROUTE_MIN_TRUST = 0.85
+    settings.ANNOTATE_ROUTE_MIN_GOLD = 5
+    settings.ANNOTATE_ONBOARDING_GOLD = 4
+    bird = sample.of(BIRD)
+    calibration = {i.candidate_id for i in bird[:3]}
+    # One vote each still needed on the calibration items, so the first lease takes them all.
+    QueueItem.objects.filter(candidate_id__in=calibration).update(calibration=True, need=1)
+    for item in sample.of(INSECT)[:4]:
+        gold_mark(candidate=Candidate.objects.get(pk=item.candidate_id), truth=item.truth)
+
+    newbie = make_annotator("newbie")
+    assert routed_to_calibration(newbie)
+    first = task_next(annotator=newbie)
+    regular = {i.candidate_id for i in first.items.all() if not i.is_gold}
+    assert regular == calibration  # only calibration items, however many others wait
+
+    # With calibration leased out, an unproven annotator gets a gold-only qualification task.
+    other = make_annotator("other")
+    qualification = task_next(annotator=other)
+    assert qualification is not None
+    assert {i.is_gold for i in qualification.items.all()} == {True}
+
+    # A proven annotator gets regular work; a poor one does not.
+    proven = make_annotator("proven")
+    Annotator.objects.filter(pk=proven.pk).update(trust=0.93)
+    proven.refresh_from_db()
+    assert not routed_to_calibration(proven)
+    task = task_next(annotator=proven)
+    assert task is not None and {i.candidate_id for i in task.items.all()} - calibration
+    poor = make_annotator("poor")
+    Annotator.objects.filter(pk=poor.pk).update(gold_answers=10, gold_correct=6)
+    poor.refresh_from_db()
+    assert routed_to_calibration(poor)  # (6+1)/(10+2) = 0.58
+    assert task_next(annotator=poor) is None  # no calibration left, already judged by gold
+
+    settings.ANNOTATE_ROUTE_MIN_TRUST = 0.0
+    assert not routed_to_calibration(poor)  # routing off: everyone gets everything

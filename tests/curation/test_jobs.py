@@ -116,3 +116,17 @@ def test_job_page_shows_progress_bar(curator) -> None:  # type: ignore[no-untype
     html = client.get(f"/curate/jobs/{job.pk}/").content.decode()
     assert 'class="job-progress"' in html and f'data-job-id="{job.pk}"' in html
     assert 'role="progressbar"' in html and 'aria-valuenow="100"' in html
+
+
+def test_inline_run_runs_its_followers_inline_without_the_broker(
+    django_capture_on_commit_callbacks,
+) -> None:  # type: ignore[no-untyped-def]
+    parent = job_create(kind="test_sleep", params={"n": 4, "chunk": 2})
+    follower = job_create(kind="test_sleep", params={"n": 3, "chunk": 3}, parent=parent)
+    second = job_create(kind="test_sleep", params={"n": 2, "chunk": 2}, parent=follower)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job_run_inline(job=parent)
+    assert callbacks == []  # nothing went to the broker
+    for job, n in ((parent, 4), (follower, 3), (second, 2)):
+        job.refresh_from_db()
+        assert (job.status, job.done) == (Job.Status.SUCCEEDED, n)
