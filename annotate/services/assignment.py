@@ -100,7 +100,24 @@ def routed_to_calibration(annotator: Annotator) -> bool:
     if floor <= 0:
         return False
     trust = routing_trust(annotator)
-    return trust is None or trust < floor
+    if trust is None:
+        return True
+    if trust >= floor:
+        return False
+    # Never route the work to fewer people than it needs: the best ANNOTATE_ROUTE_POOL recently
+    # active annotators get regular items whatever their trust (a small or weak crowd still
+    # finishes, and trust estimates shrunk by few votes can grow).
+    pool = max(settings.ANNOTATE_ROUTE_POOL, settings.ANNOTATE_VOTE_CAP + 2)
+    recent = timezone.now() - timedelta(hours=1)
+    cutoff = (
+        Annotator.objects.filter(
+            status=Annotator.Status.ACTIVE, trust__isnull=False, last_seen_at__gte=recent
+        )
+        .order_by("-trust")
+        .values_list("trust", flat=True)[pool - 1 : pool]
+    )
+    nth = next(iter(cutoff), None)
+    return nth is not None and trust < nth
 
 
 # Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.

@@ -322,6 +322,7 @@ ANNOTATE_AUTO_BLOCK = env.bool("ANNOTATE_AUTO_BLOCK", default=True)
 ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
 # Trust routing: annotators under this trust get only calibration items (0 = off).
 ANNOTATE_ROUTE_MIN_TRUST = env.float("ANNOTATE_ROUTE_MIN_TRUST", default=0.0)
+ANNOTATE_ROUTE_POOL = env.int("ANNOTATE_ROUTE_POOL", default=12)  # the best N always get work
 ANNOTATE_ROUTE_MIN_GOLD = env.int("ANNOTATE_ROUTE_MIN_GOLD", default=5)  # gold answers to judge
 ANNOTATE_ONBOARDING_GOLD = env.int("ANNOTATE_ONBOARDING_GOLD", default=10)  # extra gold at first
 ANNOTATE_LINK_SALT = "synsetlab.annotate.join"

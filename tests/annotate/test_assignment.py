@@ -299,11 +299,21 @@ def test_trust_routing_sends_unproven_annotators_to_calibration_and_gold(
     assert not routed_to_calibration(proven)
     task = task_next(annotator=proven)
     assert task is not None and {i.candidate_id for i in task.items.all()} - calibration
+    # The best ANNOTATE_ROUTE_POOL recent annotators always get work, so a weak crowd finishes.
+    settings.ANNOTATE_ROUTE_POOL, settings.ANNOTATE_VOTE_CAP = 3, 1
+    now = timezone.now()
+    Annotator.objects.filter(pk=proven.pk).update(last_seen_at=now)
+    for name, trust in (("weak", 0.7), ("weaker", 0.6)):
+        Annotator.objects.filter(pk=make_annotator(name).pk).update(trust=trust, last_seen_at=now)
     poor = make_annotator("poor")
     Annotator.objects.filter(pk=poor.pk).update(gold_answers=10, gold_correct=6)
     poor.refresh_from_db()
-    assert routed_to_calibration(poor)  # (6+1)/(10+2) = 0.58
+    assert routed_to_calibration(poor)  # (6+1)/(10+2) = 0.58, under the pool's third best
     assert task_next(annotator=poor) is None  # no calibration left, already judged by gold
+    Annotator.objects.filter(pk=poor.pk).update(trust=0.65, last_seen_at=now)
+    poor.refresh_from_db()
+    assert not routed_to_calibration(poor)  # now third best of four
+    assert routed_to_calibration(Annotator.objects.get(user__username="weaker"))
 
     settings.ANNOTATE_ROUTE_MIN_TRUST = 0.0
     assert not routed_to_calibration(poor)  # routing off: everyone gets everything
