@@ -59,7 +59,9 @@ class ModelArtifactViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class PrelabelRequestSerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, allow_blank=True, help_text="name; default active")
+    model = serializers.CharField(
+        required=False, allow_blank=True, help_text="name; default active"
+    )
     synset = serializers.CharField(required=False, allow_blank=True, help_text="wnid or name")
 
 

@@ -31,9 +31,8 @@ def image_predictions_view(image: Image) -> list[dict[str, Any]]:
     )
     wnids = {w for p in preds for w, _ in p.top5} | {w for p in preds for w in p.synset_scores}
     names = {
-        s.wnid: (s.lemma, s.name) for s in Synset.objects.filter(wnid__in=wnids).only(
-            "wnid", "name", "lemmas"
-        )
+        s.wnid: (s.lemma, s.name)
+        for s in Synset.objects.filter(wnid__in=wnids).only("wnid", "name", "lemmas")
     }
     out = []
     for p in preds:
@@ -69,9 +68,7 @@ def image_predictions_view(image: Image) -> list[dict[str, Any]]:
 def models_overview() -> list[dict[str, Any]]:
     from django.db.models import Count
 
-    counts = dict(
-        Prediction.objects.values_list("model_id").annotate(n=Count("id")).order_by()
-    )
+    counts = dict(Prediction.objects.values_list("model_id").annotate(n=Count("id")).order_by())
     return [
         {"model": m, "predictions": counts.get(m.pk, 0), "classes": len(m.classes)}
         for m in ModelArtifact.objects.order_by("-active", "name")

@@ -36,8 +36,12 @@ def prelabel_start(
     inline: bool = False,
     chunk_size: int = CHUNK_SIZE,
     parent: Job | None = None,
+    dispatch: bool = True,
 ) -> Job:
-    """A `prelabel` job for images lacking a prediction by `model` (default: the active one)."""
+    """A `prelabel` job for images lacking a prediction by `model` (default: the active one).
+
+    It runs here with `inline`, else on the gpu workers once the transaction commits; a follower
+    (`parent` given) or `dispatch=False` job is only created (its starter sends it)."""
     default = model_register_default()
     if model is None:
         model = ModelArtifact.objects.filter(active=True).first() or default
@@ -63,7 +67,7 @@ def prelabel_start(
         job = job_create(
             kind="prelabel", params=params, title=title, created_by=created_by, parent=parent
         )
-        if not inline and parent is None:
+        if dispatch and not inline and parent is None:
             job_dispatch_on_commit(job=job)
     if inline:
         job = job_run_inline(job=job)

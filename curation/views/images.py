@@ -6,8 +6,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from curation.permissions import curator_required
-from curation.selectors.predictions import image_predictions_view
 from curation.selectors.images import image_candidacies, image_get, image_origins
+from curation.selectors.predictions import image_predictions_view
 
 BROWSER_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP"}
 
