@@ -40,7 +40,7 @@ def predict_images(
     *, model: ModelArtifact, items: list[tuple[int, str]], progress: Progress | None = None
 ) -> tuple[list[int], np.ndarray, np.ndarray, dict[int, str]]:
     """(ok ids, probabilities, unit embeddings, {failed id: error}) for (id, storage key) pairs."""
-    from worker.ml.loading import image_loader
+    from worker.ml.loading import children_allowed, image_loader
     from worker.ml.predictor import configure_threads, predictor_for
 
     predictor = predictor_for(model)
@@ -59,7 +59,9 @@ def predict_images(
     emb_parts: list[np.ndarray] = []
     failed: dict[int, str] = {}
     waited = time.perf_counter()
-    for ids, batch, errors in loader:
+    with children_allowed():
+        batches = iter(loader)  # starts the decoding workers
+    for ids, batch, errors in batches:
         started = time.perf_counter()
         TIMINGS["decode_wait"] += started - waited
         good = [n for n, e in enumerate(errors) if not e]
@@ -74,7 +76,7 @@ def predict_images(
         waited = time.perf_counter()
         TIMINGS["model"] += waited - started
         if progress is not None:
-            progress(len(good), errors=len(ids) - len(good))
+            progress(len(ids), errors=len(ids) - len(good))
     dim = model.embedding_dim or (emb_parts[0].shape[1] if emb_parts else 0)
     probs_all = np.concatenate(probs_parts) if probs_parts else np.empty((0, len(model.classes)))
     emb_all = np.concatenate(emb_parts) if emb_parts else np.empty((0, dim), np.float32)

@@ -59,5 +59,5 @@ def full_probs(model, path: Path) -> np.ndarray:  # type: ignore[no-untyped-def]
 
     predictor = predictor_for(model)
     arr = decode_for_model(path, resize=predictor.prep.resize, size=predictor.prep.input_size)
-    probs, _ = predictor.predict(torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous())
+    probs, _ = predictor.predict(torch.from_numpy(arr.copy()).permute(2, 0, 1)[None].contiguous())
     return probs[0]

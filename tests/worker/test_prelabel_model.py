@@ -115,6 +115,8 @@ def test_trained_checkpoint_model_scores_the_projects_synsets(tmp_path: Path, se
     assert {w for w, _ in pred.top5} == set(classes)
     assert sum(p for _, p in pred.top5) == pytest.approx(1.0, abs=1e-4)
     # The candidate's synset is a class of this model: its score is that class's probability.
-    assert pred.synset_scores[DOMESTIC_CAT] == pytest.approx(dict(pred.top5)[DOMESTIC_CAT], abs=1e-5)
+    assert pred.synset_scores[DOMESTIC_CAT] == pytest.approx(
+        dict(pred.top5)[DOMESTIC_CAT], abs=1e-5
+    )
     cand = Candidate.objects.get(image=cat)
     assert cand.machine_score == pytest.approx(pred.synset_scores[DOMESTIC_CAT], abs=1e-5)

@@ -7,8 +7,10 @@ that image and an all-zero tensor the predictor skips; the rest of the batch pro
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -89,6 +91,22 @@ def _collate(
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
+
+
+@contextmanager
+def children_allowed() -> Iterator[None]:
+    """Celery's prefork pool runs tasks in daemonic processes, which multiprocessing forbids to
+    start children. DataLoader workers watch their parent and exit when it dies (SIGKILL
+    included), which is what the daemon rule protects against, so lift the flag while the
+    loader starts its workers."""
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    was = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if was is not None:
+            config["daemon"] = was
 
 
 def image_loader(
