@@ -50,9 +50,9 @@ def test_activate_switches_the_one_active_model_and_audits(curator) -> None:  # 
 
 
 def _probs(model: torch.nn.Module, im, mean: float, std: float) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from worker.ml.loading import decode_for_model
-
     import io
+
+    from worker.ml.loading import decode_for_model
 
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=95)
