@@ -1,6 +1,16 @@
 from django.urls import path, re_path
 
-from curation.views import audit, candidates, dashboard, images, ingest, jobs, queries, synsets
+from curation.views import (
+    audit,
+    candidates,
+    dashboard,
+    images,
+    ingest,
+    jobs,
+    prelabel,
+    queries,
+    synsets,
+)
 
 app_name = "curate"
 
@@ -24,4 +34,13 @@ urlpatterns = [
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", jobs.job_cancel_view, name="job-cancel"),
+    # Pre-labelling (issue 4): model registry, start, per-synset auto-reject.
+    path("models/", prelabel.model_list, name="model-list"),
+    path("models/<int:pk>/activate/", prelabel.model_activate_view, name="model-activate"),
+    path("prelabel/", prelabel.prelabel_start_view, name="prelabel-start"),
+    path(
+        "synsets/<str:wnid>/auto-reject/",
+        prelabel.synset_auto_reject_view,
+        name="synset-auto-reject",
+    ),
 ]

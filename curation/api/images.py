@@ -98,6 +98,7 @@ class ImageDetailSerializer(ImageSerializer):
             "problems",
             "candidacies",
             "origins",
+            "predictions",  # pre-labelling (issue 4)
         ]
 
     def get_candidacies(self, obj: Image) -> list[dict[str, Any]]:
@@ -106,6 +107,16 @@ class ImageDetailSerializer(ImageSerializer):
 
     def get_origins(self, obj: Image) -> list[dict[str, Any]]:
         return OriginSerializer(obj.origins.order_by("created_at", "id")[:500], many=True).data
+
+    # --- pre-labelling (issue 4) ---
+    predictions = serializers.SerializerMethodField(
+        help_text="per model: top-5 [wnid, probability] and per-candidate-synset machine scores"
+    )
+
+    def get_predictions(self, obj: Image) -> list[dict[str, Any]]:
+        from curation.selectors.predictions import image_predictions_api
+
+        return image_predictions_api(obj)
 
 
 @extend_schema(tags=["images"])

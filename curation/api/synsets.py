@@ -47,6 +47,7 @@ class SynsetSerializer(serializers.ModelSerializer):
             "lexname",
             "active",
             "target_images",
+            "auto_reject_below",
             "child_count",
             "descendant_count",
         ]

@@ -5,6 +5,7 @@ from curation.api.candidates import CandidateViewSet
 from curation.api.images import ImageViewSet
 from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueriesView
 from curation.api.jobs import JobViewSet
+from curation.api.prelabel import ModelArtifactViewSet, PrelabelView, SynsetAutoRejectView
 from curation.api.synsets import SynsetViewSet
 
 router = DefaultRouter(trailing_slash="/?")
@@ -13,6 +14,7 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("imports", ImportViewSet, basename="import")
 router.register("images", ImageViewSet, basename="image")
 router.register("candidates", CandidateViewSet, basename="candidate")
+router.register("models", ModelArtifactViewSet, basename="model")
 
 urlpatterns = router.urls
 
@@ -30,5 +32,15 @@ urlpatterns += [
     ),
     re_path(
         r"^synsets/(?P<wnid>n\d{8})/queries/?$", SynsetQueriesView.as_view(), name="synset-queries"
+    ),
+]
+
+# Pre-labelling (issue 4): start a job; a synset's auto-reject threshold.
+urlpatterns += [
+    re_path(r"^prelabel/?$", PrelabelView.as_view(), name="prelabel"),
+    re_path(
+        r"^synsets/(?P<wnid>n\d{8})/auto-reject/?$",
+        SynsetAutoRejectView.as_view(),
+        name="synset-auto-reject",
     ),
 ]

@@ -17,6 +17,9 @@ class Prediction(models.Model):
         default=dict, help_text="wnid -> machine score, for every candidate synset of the image"
     )
     has_embedding = models.BooleanField(default=False, help_text="written to the embedding shards")
+    error = models.CharField(
+        max_length=500, blank=True, help_text="why the image could not be predicted (else empty)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

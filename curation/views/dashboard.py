@@ -6,7 +6,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from curation.models import Candidate, Image, Job
+from curation.models import Candidate, Image, Job, ModelArtifact
 from curation.permissions import curator_required
 from curation.roles import is_annotator, is_curator
 from curation.selectors.synsets import catalogue_stats
@@ -32,5 +32,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "states": [(s, states.get(s, 0)) for s in Candidate.State.values],
             "candidates": sum(states.values()),
             "jobs": Job.objects.all()[:10],
+            "active_model": ModelArtifact.objects.filter(active=True).first(),
         },
     )

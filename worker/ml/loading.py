@@ -1,0 +1,132 @@
+"""Image loading for inference: a torch DataLoader whose worker processes read originals from
+Django storage, decode small (JPEG draft mode / reduce), EXIF-transpose, convert to RGB and
+resize + centre-crop to the model's input. Batches are uint8 NCHW; normalisation happens on the
+device (a quarter of the bytes to move). A file that cannot be decoded yields a specific error for
+that image and an all-zero tensor the predictor skips; the rest of the batch proceeds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset
+
+# Decompression bombs were refused at ingest; this is a second fence for stored files.
+MAX_PIXELS = 200_000_000
+
+
+def default_num_workers() -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(4, cpus or 1)
+
+
+def decode_for_model(data_or_file: Any, *, resize: int, size: int) -> np.ndarray:
+    """HWC uint8 RGB, `size` x `size`: shorter side to `resize` (bicubic), centre crop `size`."""
+    with Image.open(data_or_file) as im:
+        if im.width * im.height > MAX_PIXELS:
+            raise ValueError(f"image too large to decode ({im.width}x{im.height})")
+        w, h = im.size
+        scale = resize / min(w, h)
+        if im.format == "JPEG" and scale < 1:
+            # DCT scaling: decode at 1/2, 1/4 or 1/8 size, never below the wanted size.
+            im.draft("RGB", (max(1, int(w * scale + 0.999)), max(1, int(h * scale + 0.999))))
+        elif scale < 0.5:
+            factor = int(1 / scale)
+            if factor >= 2:
+                im = im.reduce(factor)
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            bg = Image.new("RGB", rgba.size, (255, 255, 255))
+            bg.paste(rgba, mask=rgba.getchannel("A"))
+            im = bg
+        elif im.mode != "RGB":
+            im = im.convert("RGB")
+        w, h = im.size
+        scale = resize / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        return np.asarray(im, dtype=np.uint8)
+
+
+class StoredImages(Dataset):
+    """(image id, storage key) pairs -> (id, CHW uint8 tensor, error or "")."""
+
+    def __init__(self, items: Sequence[tuple[int, str]], *, resize: int, size: int) -> None:
+        self.items, self.resize, self.size = list(items), resize, size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor, str]:
+        from django.core.files.storage import default_storage
+
+        image_id, key = self.items[index]
+        try:
+            with default_storage.open(key, "rb") as fh:
+                arr = decode_for_model(fh, resize=self.resize, size=self.size)
+            return image_id, torch.from_numpy(arr).permute(2, 0, 1).contiguous(), ""
+        except FileNotFoundError:
+            error = f"original missing from storage ({key})"
+        except Exception as exc:  # any decoder failure is this image's problem only
+            error = f"cannot decode: {type(exc).__name__}: {exc}"
+        return image_id, torch.zeros(3, self.size, self.size, dtype=torch.uint8), error[:500]
+
+
+def _collate(
+    rows: list[tuple[int, torch.Tensor, str]],
+) -> tuple[list[int], torch.Tensor, list[str]]:
+    ids, tensors, errors = zip(*rows, strict=True)
+    return list(ids), torch.stack(tensors), list(errors)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+@contextmanager
+def children_allowed() -> Iterator[None]:
+    """Celery's prefork pool runs tasks in daemonic processes, which multiprocessing forbids to
+    start children. DataLoader workers watch their parent and exit when it dies (SIGKILL
+    included), which is what the daemon rule protects against, so lift the flag while the
+    loader starts its workers."""
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    was = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if was is not None:
+            config["daemon"] = was
+
+
+def image_loader(
+    items: Sequence[tuple[int, str]],
+    *,
+    resize: int,
+    size: int,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    pin_memory: bool = False,
+) -> DataLoader:
+    workers = default_num_workers() if num_workers is None else num_workers
+    workers = max(0, min(workers, (len(items) + batch_size - 1) // batch_size or 1))
+    return DataLoader(
+        StoredImages(items, resize=resize, size=size),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=pin_memory,
+        worker_init_fn=_worker_init if workers else None,
+        prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+    )

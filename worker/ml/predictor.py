@@ -1,0 +1,97 @@
+"""One inference code path for every registered model: CUDA (bf16 autocast, channels_last, pinned
+memory, non-blocking copies) when a GPU is present, CPU otherwise.
+
+A predictor takes uint8 NCHW batches and returns class probabilities and L2-normalised
+penultimate-layer embeddings (float32 numpy). Loaded models are cached per process, keyed by the
+artifact's id and weights, so a worker loads a model once, not once per chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from training.models import (
+    Preprocessing,
+    build_model,
+    forward_features,
+    load_for_inference,
+    preprocessing_for,
+)
+
+_CACHE: dict[tuple[int, str], Predictor] = {}
+
+
+def pick_device() -> torch.device:
+    forced = os.environ.get("PRELABEL_DEVICE")
+    if forced:
+        return torch.device(forced)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def configure_threads(loader_workers: int) -> None:
+    """CPU inference: use the cores the decoding workers leave (at least one), one interop."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    wanted = int(os.environ.get("PRELABEL_TORCH_THREADS", "0")) or max(1, (cpus or 1))
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+
+
+@dataclass
+class Predictor:
+    model: torch.nn.Module
+    classes: list[str]
+    prep: Preprocessing
+    device: torch.device
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def predict(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [n, 3, H, W] -> (probabilities [n, classes], unit embeddings [n, d])."""
+        mean = torch.tensor(self.prep.mean, device=self.device).view(1, 3, 1, 1) * 255
+        std = torch.tensor(self.prep.std, device=self.device).view(1, 3, 1, 1) * 255
+        with torch.inference_mode():
+            x = batch.to(self.device, non_blocking=self.cuda)
+            x = ((x.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+                logits, emb = forward_features(self.model, x)
+            probs = torch.softmax(logits.float(), dim=1)
+            emb = torch.nn.functional.normalize(emb.float(), dim=1)
+            return probs.cpu().numpy(), emb.cpu().numpy()
+
+
+def _load(artifact: Any, device: torch.device) -> Predictor:
+    weights: str = artifact.weights
+    if weights.startswith("pkg:") or not weights:
+        model = build_model(artifact.architecture, len(artifact.classes), pretrained=True)
+        prep = preprocessing_for(artifact.architecture)
+        if artifact.mean and artifact.std:
+            prep = Preprocessing(
+                artifact.input_size, prep.resize, tuple(artifact.mean), tuple(artifact.std)
+            )
+        classes = list(artifact.classes)
+    else:
+        path = weights
+        if not os.path.isabs(path):
+            from django.conf import settings
+
+            path = os.path.join(settings.DATA_ROOT, path)
+        model, classes, prep = load_for_inference(path)
+        if artifact.classes and list(artifact.classes) != classes:
+            raise ValueError(f"{artifact.name}: checkpoint classes differ from the registry's")
+    model = model.eval().to(device).to(memory_format=torch.channels_last)
+    return Predictor(model=model, classes=classes, prep=prep, device=device)
+
+
+def predictor_for(artifact: Any) -> Predictor:
+    key = (int(artifact.pk), str(artifact.weights))
+    if key not in _CACHE:
+        _CACHE.clear()  # one model per worker process at a time
+        _CACHE[key] = _load(artifact, pick_device())
+    return _CACHE[key]
