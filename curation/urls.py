@@ -1,6 +1,16 @@
 from django.urls import path, re_path
 
-from curation.views import audit, candidates, dashboard, images, ingest, jobs, queries, synsets
+from curation.views import (
+    audit,
+    candidates,
+    dashboard,
+    duplicates,
+    images,
+    ingest,
+    jobs,
+    queries,
+    synsets,
+)
 
 app_name = "curate"
 
@@ -21,6 +31,13 @@ urlpatterns = [
     path("ingest/start/", ingest.ingest_start_view, name="ingest-start"),
     path("ingest/<int:pk>/", ingest.ingest_job, name="ingest-job"),
     path("ingest/<int:pk>/errors.csv", ingest.ingest_errors_csv, name="ingest-errors-csv"),
+    path("duplicates/", duplicates.duplicate_list, name="duplicates"),
+    path("duplicates/start/", duplicates.duplicate_start_view, name="duplicates-start"),
+    re_path(
+        r"^duplicates/(?P<pk>[0-9]+)/(?P<action>confirm|split|representative)/$",
+        duplicates.duplicate_action,
+        name="duplicates-action",
+    ),
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", jobs.job_cancel_view, name="job-cancel"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -98,6 +98,7 @@ class ImageDetailSerializer(ImageSerializer):
             "problems",
             "candidacies",
             "origins",
+            "duplicate_group",
         ]
 
     def get_candidacies(self, obj: Image) -> list[dict[str, Any]]:
@@ -106,6 +107,14 @@ class ImageDetailSerializer(ImageSerializer):
 
     def get_origins(self, obj: Image) -> list[dict[str, Any]]:
         return OriginSerializer(obj.origins.order_by("created_at", "id")[:500], many=True).data
+
+    # --- duplicate detection (issue 4) ---
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_duplicate_group(self, obj: Image) -> dict[str, Any] | None:
+        """The image's duplicate group (id, kind, status, representative, members) or null."""
+        from curation.selectors.duplicates import image_duplicate_group
+
+        return image_duplicate_group(obj.pk)
 
 
 @extend_schema(tags=["images"])

@@ -108,7 +108,7 @@ def test_planted_near_exact_duplicates_are_found_and_excluded(clean_dedup, tmp_p
 
 
 def test_not_a_duplicate_is_respected_by_a_rerun(clean_dedup, tmp_path: Path) -> None:
-    origs, copies = build_set(tmp_path / "src", n_originals=4, planted=1)
+    _, copies = build_set(tmp_path / "src", n_originals=4, planted=1)
     ingest_start(source=tmp_path / "src", source_name="dedup-test", inline=True)
     dedup_start(inline=True)
     ((orig, made),) = copies.items()
@@ -141,7 +141,7 @@ def test_not_a_duplicate_is_respected_by_a_rerun(clean_dedup, tmp_path: Path) ->
 
 def test_incremental_batch_merges_and_embeddings_find_crops(clean_dedup, tmp_path: Path) -> None:
     ModelArtifact.objects.create(name="lite0-test", architecture="efficientnet_lite0", active=True)
-    origs, copies = build_set(tmp_path / "a", n_originals=6, planted=2, names=["resize"])
+    _, copies = build_set(tmp_path / "a", n_originals=6, planted=2, names=["resize"])
     ingest_start(source=tmp_path / "a", source_name="batch-a", inline=True)
     first_ids = sorted(Image.objects.values_list("pk", flat=True))
     embed_images(first_ids, "lite0-test")

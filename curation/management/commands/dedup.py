@@ -58,10 +58,11 @@ class Command(BaseCommand):
 
     def _summary(self, job: Job) -> None:
         r, s, w = job.result, duplicate_summary(), self.stdout.write
+        radius = job.params.get("phash_radius", settings.DEDUP_PHASH_RADIUS)
+        cosine = job.params.get("cosine", settings.DEDUP_COSINE_THRESHOLD)
         w(f"dedup job {job.pk}: {job.status}")
         w(
-            f"  thresholds: pHash radius {job.params.get('phash_radius', settings.DEDUP_PHASH_RADIUS)}"
-            f" · cosine {job.params.get('cosine', settings.DEDUP_COSINE_THRESHOLD)}"
+            f"  thresholds: pHash radius {radius} · cosine {cosine}"
             f" · embeddings of model {r.get('model') or '(none: exact and near-exact only)'}"
             f" · {'GPU' if r.get('gpu') else 'CPU'}"
         )
@@ -71,7 +72,8 @@ class Command(BaseCommand):
             f"crossing synsets {s['crosses']:,} · confirmed {s['confirmed']:,}"
         )
         w(
-            f"  this run: links {r.get('edges', 0):,} in all · new groups {r.get('new_groups', 0):,}"
+            f"  links {r.get('edges', 0):,} in all · this run: new groups "
+            f"{r.get('new_groups', 0):,}"
             f" · changed {r.get('changed_groups', 0):,} · candidates excluded "
             f"{r.get('excluded', 0):,} · returned to annotation {r.get('restored', 0):,}"
         )
