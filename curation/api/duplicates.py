@@ -126,9 +126,7 @@ class DuplicateGroupViewSet(viewsets.ReadOnlyModelViewSet):
     def split(self, request: Request, pk: str | None = None) -> Response:
         group, image = self.get_object(), self._image(request)
         try:
-            return self._reply(
-                duplicate_group_split(group=group, image_id=image, actor=request.user)
-            )
+            left = duplicate_group_split(group=group, image_id=image, actor=request.user)
         except DuplicateReviewError as exc:
             raise ValidationError({"image": str(exc)}) from exc
         return self._reply(left)
