@@ -329,3 +329,4 @@ ANNOTATE_LINK_SALT = "synsetlab.annotate.join"
 DEDUP_PHASH_RADIUS = env.int("DEDUP_PHASH_RADIUS", default=8)
 DEDUP_COSINE_THRESHOLD = env.float("DEDUP_COSINE_THRESHOLD", default=0.90)
 DEDUP_CHUNK_SIZE = env.int("DEDUP_CHUNK_SIZE", default=2000)
+DEDUP_THROTTLE_S = env.float("DEDUP_THROTTLE_S", default=0.0)  # pause before each chunk

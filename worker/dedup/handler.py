@@ -17,6 +17,7 @@ anything else stays "near-exact".
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -224,6 +225,8 @@ class DedupHandler:
         from curation.services.dedup_groups import edges_upsert
 
         p = chunk.payload
+        if settings.DEDUP_THROTTLE_S:  # leave a shared CPU some air between chunks
+            time.sleep(float(settings.DEDUP_THROTTLE_S))
         if p["index"] == PHASH:
             radius = int(job.params.get("phash_radius", settings.DEDUP_PHASH_RADIUS))
             edges = search_phash_slice(p["start"], p["stop"], radius)
