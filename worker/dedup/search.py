@@ -3,7 +3,7 @@
 pHash (64-bit) codes: `IndexBinaryFlat` up to DEDUP_BINARY_FLAT_MAX codes, beyond that
 `IndexBinaryMultiHash` (4 x 16-bit substrings, nflip=2: by pigeonhole, exact for Hamming radii up
 to 11). Embeddings (L2-normalised, so inner product = cosine): `IndexFlatIP` up to
-DEDUP_FLAT_MAX vectors, `IndexIVFFlat` beyond (nlist ~ 4 sqrt(n), nprobe DEDUP_IVF_NPROBE).
+DEDUP_FLAT_MAX vectors, `IndexIVFFlat` beyond (nlist ~ 3 sqrt(n), nprobe 8).
 On the CPU a range search returns every pair past the threshold; GPU indexes have no range search,
 so there a k-NN search (k = DEDUP_KNN) is thresholded instead (union-find links larger groups
 transitively). No O(n^2) Python loop anywhere: FAISS does the comparisons.
@@ -19,7 +19,7 @@ import numpy as np
 
 BINARY_FLAT_MAX = 200_000
 FLAT_MAX = 50_000
-IVF_NPROBE = 16
+IVF_NPROBE = 8
 KNN = 32
 
 
@@ -57,11 +57,12 @@ def float_index(dim: int, train: np.ndarray | None = None) -> faiss.Index:
     """Flat inner-product index for small sets, IVF (trained on `train`) beyond FLAT_MAX."""
     if train is None or len(train) <= FLAT_MAX:
         return faiss.IndexFlatIP(dim)
-    nlist = max(64, int(4 * math.sqrt(len(train))))
+    nlist = max(64, int(3 * math.sqrt(len(train))))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 8  # k-means on a sample: precise centroids matter little here
     rng = np.random.default_rng(0)
-    sample = train[rng.choice(len(train), size=min(len(train), nlist * 40), replace=False)]
+    sample = train[rng.choice(len(train), size=min(len(train), nlist * 20), replace=False)]
     index.train(np.ascontiguousarray(sample, dtype=np.float32))
     index.nprobe = IVF_NPROBE
     return index
@@ -143,11 +144,16 @@ def all_pairs_float(vectors: np.ndarray, threshold: float, *, batch: int = 20_00
     for start in range(0, len(x), batch):
         p = float_pairs(index, x[start : start + batch], threshold)
         q = p.query + start
-        keep = q < p.base
+        keep = q != p.base
         parts_q.append(q[keep])
         parts_b.append(p.base[keep])
         parts_s.append(p.similarity[keep])
-    return Pairs(np.concatenate(parts_q), np.concatenate(parts_b), np.concatenate(parts_s))
+    # Both directions count: with IVF a pair missed from one side (the other vector sits in a
+    # cell not probed) is often found from the other.
+    a, b = np.concatenate(parts_q), np.concatenate(parts_b)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    _, first = np.unique(lo * len(x) + hi, return_index=True)
+    return Pairs(lo[first], hi[first], np.concatenate(parts_s)[first])
 
 
 def all_pairs_binary(codes: np.ndarray, radius: int, *, batch: int = 50_000) -> Pairs:
