@@ -15,6 +15,8 @@ BENCHMARKS = [
     "bench.bench_aggregation",
     "bench.bench_consensus",
     "bench.bench_serving",
+    "bench.bench_dedup",
+    "bench.bench_dedup_scale",
 ]
 
 

@@ -23,6 +23,7 @@ JOB_KINDS: dict[str, JobKind] = {
     ),
     "ingest": JobKind("cpu", "curation.services.ingest.handler:IngestHandler", "Ingest images"),
     "test_sleep": JobKind("cpu", "curation.services.jobs:SleepHandler", "Test job"),
+    "dedup": JobKind("cpu", "worker.dedup.handler:DedupHandler", "Find duplicates"),
     "consensus": JobKind("cpu", "annotate.services.consensus:ConsensusHandler", "Consensus"),
     "prelabel": JobKind("gpu", "worker.prelabel:PrelabelHandler", "Pre-label images"),
 }

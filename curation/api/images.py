@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -99,6 +99,7 @@ class ImageDetailSerializer(ImageSerializer):
             "candidacies",
             "origins",
             "predictions",  # pre-labelling (issue 4)
+            "duplicate_group",
         ]
 
     def get_candidacies(self, obj: Image) -> list[dict[str, Any]]:
@@ -117,6 +118,14 @@ class ImageDetailSerializer(ImageSerializer):
         from curation.selectors.predictions import image_predictions_api
 
         return image_predictions_api(obj)
+
+    # --- duplicate detection (issue 4) ---
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_duplicate_group(self, obj: Image) -> dict[str, Any] | None:
+        """The image's duplicate group (id, kind, status, representative, members) or null."""
+        from curation.selectors.duplicates import image_duplicate_group
+
+        return image_duplicate_group(obj.pk)
 
 
 @extend_schema(tags=["images"])

@@ -2,6 +2,7 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from curation.api.candidates import CandidateViewSet
+from curation.api.duplicates import DuplicateGroupViewSet
 from curation.api.images import ImageViewSet
 from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueriesView
 from curation.api.jobs import JobViewSet
@@ -15,6 +16,7 @@ router.register("imports", ImportViewSet, basename="import")
 router.register("images", ImageViewSet, basename="image")
 router.register("candidates", CandidateViewSet, basename="candidate")
 router.register("models", ModelArtifactViewSet, basename="model")
+router.register("duplicates", DuplicateGroupViewSet, basename="duplicate")
 
 urlpatterns = router.urls
 

@@ -1,5 +1,11 @@
 from .audit import AuditEvent
-from .duplicates import DuplicateGroup, DuplicateKind, DuplicateMember, NotDuplicatePair
+from .duplicates import (
+    DuplicateEdge,
+    DuplicateGroup,
+    DuplicateKind,
+    DuplicateMember,
+    NotDuplicatePair,
+)
 from .exports import DatasetVersion, TrainingRun
 from .images import Candidate, Image, ImageOrigin
 from .ingest import IngestItem
@@ -12,6 +18,7 @@ __all__ = [
     "AuditEvent",
     "Candidate",
     "DatasetVersion",
+    "DuplicateEdge",
     "DuplicateGroup",
     "DuplicateKind",
     "DuplicateMember",

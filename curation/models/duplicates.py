@@ -74,3 +74,26 @@ class NotDuplicatePair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image_a_id} != {self.image_b_id}"
+
+
+class DuplicateEdge(models.Model):
+    """One link the dedup job found between two images (image_a < image_b), kept so grouping can
+    be recomputed (union-find) after a curator's "not a duplicate" without searching again."""
+
+    image_a = models.ForeignKey("curation.Image", on_delete=models.CASCADE, related_name="+")
+    image_b = models.ForeignKey("curation.Image", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=DuplicateKind.choices)
+    similarity = models.FloatField(help_text="1 - hamming/64 (pHash) or cosine (embedding)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image_a", "image_b"], name="duplicate_edge_unique"),
+            models.CheckConstraint(
+                condition=models.Q(image_a__lt=models.F("image_b")), name="duplicate_edge_ordered"
+            ),
+        ]
+        indexes = [models.Index(fields=["image_b"], name="duplicate_edge_b")]
+
+    def __str__(self) -> str:
+        return f"{self.image_a_id} ~ {self.image_b_id} ({self.kind} {self.similarity:.3f})"

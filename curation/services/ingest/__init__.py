@@ -114,7 +114,7 @@ def _create_job(
         if follower.pk is None:
             follower.parent = job
             follower.save()
-        elif follower.parent_id != job.pk:
+        elif follower.parent_id is None:  # a follower of a follower keeps its own parent
             Job.objects.filter(pk=follower.pk).update(parent=job)
     return job
 

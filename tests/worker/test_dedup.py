@@ -1,0 +1,169 @@
+"""Dedup on real pictures (sample_data drawings and PIL-transformed copies) ingested through the
+real ingest service: planted duplicates are found, re-runs add nothing, "not a duplicate" is
+respected, a new batch merges into the stored index and groups, excluded candidates leave the
+queue."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from annotate.models import QueueItem
+from annotate.services.queue import queue_sync
+from curation.models import (
+    Candidate,
+    DuplicateEdge,
+    DuplicateGroup,
+    DuplicateMember,
+    Image,
+    ImageOrigin,
+    Job,
+    ModelArtifact,
+    NotDuplicatePair,
+)
+from curation.services.dedup import (
+    dedup_start,
+    duplicate_group_set_representative,
+    duplicate_group_split,
+)
+from curation.services.ingest import ingest_start
+from tests.worker.dedup_data import BIRD, MAMMAL, embed_images, originals, write_copies
+
+NEAR_EXACT = ["resize", "jpeg30", "bright", "png"]
+
+
+def clean_data_root() -> None:
+    for sub in ("dedup", "embeddings"):
+        shutil.rmtree(Path(settings.DATA_ROOT) / sub, ignore_errors=True)
+
+
+def image_of(path: Path) -> int:
+    return ImageOrigin.objects.filter(uri__endswith=path.name).values_list("image_id", flat=True)[0]
+
+
+def build_set(root: Path, n_originals: int = 10, planted: int = 3, names=NEAR_EXACT):  # type: ignore[no-untyped-def]
+    """Originals in BIRD; copies of the first `planted` in MAMMAL (so groups cross synsets)."""
+    origs = originals(BIRD, n_originals)
+    for p in origs:
+        (root / BIRD).mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, root / BIRD / p.name)
+    copies = {p: write_copies(root / MAMMAL, p, names) for p in origs[:planted]}
+    return origs, copies
+
+
+def snapshot() -> tuple[int, ...]:
+    return (
+        DuplicateEdge.objects.count(),
+        DuplicateGroup.objects.count(),
+        DuplicateMember.objects.count(),
+        Candidate.objects.filter(state="excluded").count(),
+        max([0, *DuplicateGroup.objects.values_list("pk", flat=True)]),
+    )
+
+
+@pytest.fixture
+def clean_dedup(live_db):  # type: ignore[no-untyped-def]
+    clean_data_root()
+    yield
+    clean_data_root()
+
+
+def test_planted_near_exact_duplicates_are_found_and_excluded(clean_dedup, tmp_path: Path) -> None:
+    origs, copies = build_set(tmp_path / "src")
+    ingest_start(source=tmp_path / "src", source_name="dedup-test", inline=True)
+    queue_sync(full=True)
+    job = dedup_start(inline=True)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["model"] == ""  # no embeddings: exact and near-exact only
+
+    for orig, made in copies.items():
+        oid = image_of(orig)
+        group = DuplicateMember.objects.get(image_id=oid).group
+        members = set(group.members.values_list("image_id", flat=True))
+        assert members == {oid, *(image_of(p) for p in made.values())}
+        assert group.crosses_synsets
+        png = DuplicateMember.objects.get(image_id=image_of(made["png"]))
+        assert png.kind == "exact" and png.similarity == 1.0
+        assert group.kind == "near_exact"
+        # The representative is the largest picture; the half-size copy never represents.
+        assert group.representative_id != image_of(made["resize"])
+        for m in members - {group.representative_id}:
+            for cand in Candidate.objects.filter(image_id=m):
+                assert (cand.state, cand.decided_by) == ("excluded", "duplicate")
+                assert not QueueItem.objects.get(candidate=cand).open
+        rep = Candidate.objects.get(image_id=group.representative_id)
+        assert rep.state == "pending"
+    # The un-copied originals are in no group.
+    for orig in origs[3:]:
+        assert not DuplicateMember.objects.filter(image_id=image_of(orig)).exists()
+    assert DuplicateGroup.objects.count() == 3
+
+    before = snapshot()
+    again = dedup_start(inline=True)
+    assert again.status == Job.Status.SUCCEEDED
+    assert snapshot() == before  # idempotent: no new rows
+
+
+def test_not_a_duplicate_is_respected_by_a_rerun(clean_dedup, tmp_path: Path) -> None:
+    _, copies = build_set(tmp_path / "src", n_originals=4, planted=1)
+    ingest_start(source=tmp_path / "src", source_name="dedup-test", inline=True)
+    dedup_start(inline=True)
+    ((orig, made),) = copies.items()
+    group = DuplicateMember.objects.get(image_id=image_of(orig)).group
+    bright = image_of(made["bright"])
+    assert Candidate.objects.get(image_id=bright).state == "excluded"
+
+    duplicate_group_split(group=group, image_id=bright, actor=None)
+    assert NotDuplicatePair.objects.count() == group.size - 1
+    assert not DuplicateMember.objects.filter(image_id=bright).exists()
+    cand = Candidate.objects.get(image_id=bright)
+    assert (cand.state, cand.decided_by) == ("pending", "")
+    assert QueueItem.objects.filter(candidate=cand, open=True).exists()
+
+    dedup_start(inline=True)  # a re-run does not propose it again
+    assert not DuplicateMember.objects.filter(image_id=bright).exists()
+    assert Candidate.objects.get(image_id=bright).state == "pending"
+    group.refresh_from_db()
+    assert group.size == 4
+
+    # Picking another representative moves the exclusions.
+    new_rep = image_of(made["jpeg30"])
+    old_rep = group.representative_id
+    duplicate_group_set_representative(group=group, image_id=new_rep, actor=None)
+    assert Candidate.objects.get(image_id=new_rep).state == "pending"
+    assert set(Candidate.objects.filter(image_id=old_rep).values_list("state", flat=True)) == {
+        "excluded"
+    }
+
+
+def test_incremental_batch_merges_and_embeddings_find_crops(clean_dedup, tmp_path: Path) -> None:
+    ModelArtifact.objects.create(name="lite0-test", architecture="efficientnet_lite0", active=True)
+    _, copies = build_set(tmp_path / "a", n_originals=6, planted=2, names=["resize"])
+    ingest_start(source=tmp_path / "a", source_name="batch-a", inline=True)
+    first_ids = sorted(Image.objects.values_list("pk", flat=True))
+    embed_images(first_ids, "lite0-test")
+    job = dedup_start(inline=True)
+    assert job.result["model"] == "lite0-test"
+    assert DuplicateGroup.objects.count() == 2
+    groups_before = dict(DuplicateMember.objects.values_list("image_id", "group_id"))
+
+    # A second batch: crops and flips of the same two originals (pHash misses those).
+    for orig in list(copies):
+        write_copies(tmp_path / "b" / MAMMAL, orig, ["crop", "jpeg30"])
+    ingest_start(source=tmp_path / "b", source_name="batch-b", inline=True)
+    new_ids = sorted(set(Image.objects.values_list("pk", flat=True)) - set(first_ids))
+    embed_images(new_ids, "lite0-test")
+    job = dedup_start(inline=True)
+    assert job.total == 2 * len(new_ids)  # only the new images were searched (pHash + near)
+    for orig in copies:
+        oid = image_of(orig)
+        group = DuplicateMember.objects.get(image_id=oid).group
+        assert group.pk == groups_before[oid]  # merged into the existing group
+        crop = tmp_path / "b" / MAMMAL / f"{orig.stem}__crop.jpg"
+        member = DuplicateMember.objects.get(image_id=image_of(crop))
+        assert member.group_id == group.pk
+        assert group.kind == "near" or member.kind == "near_exact"
+    assert DuplicateGroup.objects.count() == 2

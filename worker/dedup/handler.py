@@ -1,0 +1,251 @@
+"""The `dedup` job (cpu queue): bring the on-disk indexes up to date, search the new images in
+chunks, then rebuild the groups.
+
+plan      adds images not yet indexed to the pHash index and (when the active model has
+          embeddings) to the embedding index, saves both with the new images as "pending"
+          queries, and yields one chunk per DEDUP_CHUNK_SIZE pending queries;
+run_chunk searches its slice of pending queries against the whole index (old and new images)
+          and upserts the edges it finds: a chunk re-run after a SIGKILL writes nothing twice;
+finalize  forgets the pending queries and rebuilds the groups from all edges (union-find,
+          respecting NotDuplicatePairs), which also moves candidate exclusions.
+
+A pHash pair at distance 0 between two images of the same size is decoded and compared pixel by
+pixel: identical pixels make it an "exact" edge (sha256 already merges identical bytes at ingest),
+anything else stays "near-exact".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from curation.models import Image, Job, JobChunk, ModelArtifact
+from curation.services.jobs import ChunkSpec, Progress
+from worker.dedup import search, store
+from worker.embeddings import EmbeddingStore
+
+logger = logging.getLogger(__name__)
+PHASH = "phash"
+_cache: dict[tuple[str, float], store.StoredIndex] = {}
+
+
+def near_name(model: str) -> str:
+    return f"near-{model}"
+
+
+def active_model() -> str | None:
+    return ModelArtifact.objects.filter(active=True).values_list("name", flat=True).first()
+
+
+# --- plan: bring the indexes up to date -----------------------------------------------------------
+
+
+def prepare_phash(job_id: int | None = None) -> int:
+    rows = np.array(
+        list(Image.objects.filter(phash__isnull=False).values_list("pk", "phash").order_by("pk")),
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    ids_all, hashes = rows[:, 0], rows[:, 1]
+    stored = store.load(PHASH, binary=True)
+    old_pending, _ = store.pending(PHASH)
+    rebuild = (
+        stored is None
+        or not np.isin(stored.ids, ids_all).all()  # images were deleted
+        or (
+            len(ids_all) > search.BINARY_FLAT_MAX
+            and type(stored.index).__name__ == "IndexBinaryFlat"
+        )
+    )
+    if rebuild:
+        index = search.binary_index(len(ids_all))
+        index.add(search.phash_codes(hashes))
+        new_ids = ids_all
+        stored = store.StoredIndex(PHASH, index, ids_all, {"model": ""}, binary=True)
+        pending_ids = ids_all
+    else:
+        assert stored is not None
+        new_mask = ~np.isin(ids_all, stored.ids)
+        new_ids = ids_all[new_mask]
+        stored.index.add(search.phash_codes(hashes[new_mask]))
+        stored.ids = np.concatenate([stored.ids, new_ids])
+        pending_ids = np.union1d(new_ids, old_pending[np.isin(old_pending, ids_all)])
+    order = np.searchsorted(ids_all, pending_ids)
+    stored.meta["job"] = job_id
+    store.save(stored, pending_ids=pending_ids, pending_x=search.phash_codes(hashes[order]))
+    logger.info("dedup: pHash index %s images, %s new, %s to search", len(stored.ids),
+                len(new_ids), len(pending_ids))  # fmt: skip
+    return len(pending_ids)
+
+
+def prepare_near(model: str, job_id: int | None = None) -> int:
+    name = near_name(model)
+    embeddings = EmbeddingStore.for_model(model)
+    live = np.array(list(Image.objects.values_list("pk", flat=True).order_by("pk")), np.int64)
+    have = np.array(sorted(embeddings.stored_ids()), dtype=np.int64)
+    have = have[np.isin(have, live)]
+    if len(have) == 0:
+        store.remove_all(store.index_dir(name))
+        return 0
+    stored = store.load(name, binary=False, model=model)
+    old_pending, _ = store.pending(name)
+    flat = stored is not None and type(stored.index).__name__ == "IndexFlatIP"
+    if (
+        stored is None
+        or not np.isin(stored.ids, live).all()
+        or (flat and len(have) > search.FLAT_MAX)
+    ):
+        ids, vecs = embeddings.read(have)
+        vecs = search.l2_normalise(vecs)
+        index = search.float_index(vecs.shape[1], vecs)
+        index.add(vecs)
+        stored = store.StoredIndex(name, index, ids, {"model": model, "dim": int(vecs.shape[1])})
+        pending_ids, pending_x = ids, vecs
+    else:
+        new_ids = have[~np.isin(have, stored.ids)]
+        ids, vecs = embeddings.read(new_ids) if len(new_ids) else (new_ids, None)
+        if len(ids):
+            vecs = search.l2_normalise(vecs)
+            stored.index.add(vecs)
+            stored.ids = np.concatenate([stored.ids, ids])
+        pending_ids = np.union1d(ids, old_pending[np.isin(old_pending, have)])
+        _, pending_x = (
+            embeddings.read(pending_ids) if len(pending_ids) else (None, np.empty((0, 0)))
+        )
+        pending_x = search.l2_normalise(pending_x) if len(pending_ids) else pending_x
+    stored.meta["job"] = job_id
+    store.save(stored, pending_ids=pending_ids, pending_x=pending_x)
+    logger.info("dedup: %s index %s images, %s to search", name, len(stored.ids), len(pending_ids))
+    return len(pending_ids)
+
+
+# --- chunks: search pending queries ---------------------------------------------------------------
+
+
+def _load_cached(name: str, *, binary: bool, model: str) -> store.StoredIndex | None:
+    meta = store.index_dir(name) / "meta.json"
+    key = (name, meta.stat().st_mtime if meta.exists() else 0.0)
+    if key not in _cache:
+        loaded = store.load(name, binary=binary, model=model)
+        if loaded is None:
+            return None
+        _cache.clear()
+        _cache[key] = loaded
+    return _cache[key]
+
+
+def _same_pixels(a: Image, b: Image) -> bool:
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    try:
+        with default_storage.open(a.storage_key) as fa, default_storage.open(b.storage_key) as fb:
+            pa, pb = PILImage.open(fa), PILImage.open(fb)
+            return pa.size == pb.size and pa.convert("RGB").tobytes() == pb.convert("RGB").tobytes()
+    except Exception as exc:  # unreadable file: not provably identical
+        logger.warning("dedup: cannot compare images %s and %s: %s", a.pk, b.pk, exc)
+        return False
+
+
+def search_phash_slice(start: int, stop: int, radius: int) -> list[tuple[int, int, str, float]]:
+    stored = _load_cached(PHASH, binary=True, model="")
+    if stored is None:
+        raise RuntimeError("the pHash index vanished while the job ran; run dedup again")
+    pending_ids, pending_x = store.pending(PHASH)
+    q_ids = pending_ids[start:stop]
+    pairs = search.binary_pairs(stored.index, np.asarray(pending_x[start:stop]), radius)
+    a, b = q_ids[pairs.query], stored.ids[pairs.base]
+    keep = a != b
+    a, b, sim, dist = a[keep], b[keep], pairs.similarity[keep], pairs.distance[keep]  # type: ignore[index]
+    edges: list[tuple[int, int, str, float]] = []
+    zero = [(int(x), int(y)) for x, y, d in zip(a, b, dist, strict=True) if d == 0]
+    exact: set[tuple[int, int]] = set()
+    if zero:
+        images = Image.objects.in_bulk({i for pair in zero for i in pair})
+        for x, y in zero:
+            ia, ib = images.get(x), images.get(y)
+            if (
+                ia
+                and ib
+                and (ia.width, ia.height) == (ib.width, ib.height)
+                and _same_pixels(ia, ib)
+            ):
+                exact.add((x, y))
+    for x, y, s in zip(a.tolist(), b.tolist(), sim.tolist(), strict=True):
+        kind = "exact" if (x, y) in exact else "near_exact"
+        edges.append((x, y, kind, float(s)))
+    return edges
+
+
+def search_near_slice(
+    model: str, start: int, stop: int, threshold: float
+) -> list[tuple[int, int, str, float]]:
+    name = near_name(model)
+    stored = _load_cached(name, binary=False, model=model)
+    if stored is None:
+        raise RuntimeError(f"the {name} index vanished while the job ran; run dedup again")
+    pending_ids, pending_x = store.pending(name)
+    q_ids = pending_ids[start:stop]
+    pairs = search.float_pairs(stored.index, np.asarray(pending_x[start:stop]), threshold)
+    a, b = q_ids[pairs.query], stored.ids[pairs.base]
+    keep = a != b
+    return [
+        (x, y, "near", min(1.0, float(s)))
+        for x, y, s in zip(
+            a[keep].tolist(), b[keep].tolist(), pairs.similarity[keep].tolist(), strict=True
+        )
+    ]
+
+
+# --- the job --------------------------------------------------------------------------------------
+
+
+class DedupHandler:
+    def plan(self, job: Job) -> Iterable[ChunkSpec]:
+        size = int(settings.DEDUP_CHUNK_SIZE)
+        n = prepare_phash(job.pk)
+        for start in range(0, n, size):
+            yield ChunkSpec({"index": PHASH, "start": start, "stop": min(n, start + size)},
+                            size=min(size, n - start))  # fmt: skip
+        model = job.params.get("model") or active_model()
+        if model:
+            m = prepare_near(model, job.pk)
+            for start in range(0, m, size):
+                yield ChunkSpec(
+                    {"index": near_name(model), "model": model, "start": start,
+                     "stop": min(m, start + size)},
+                    size=min(size, m - start),
+                )  # fmt: skip
+
+    def run_chunk(self, job: Job, chunk: JobChunk, progress: Progress) -> None:
+        from curation.services.dedup_groups import edges_upsert
+
+        p = chunk.payload
+        if settings.DEDUP_THROTTLE_S:  # leave a shared CPU some air between chunks
+            time.sleep(float(settings.DEDUP_THROTTLE_S))
+        if p["index"] == PHASH:
+            radius = int(job.params.get("phash_radius", settings.DEDUP_PHASH_RADIUS))
+            edges = search_phash_slice(p["start"], p["stop"], radius)
+        else:
+            threshold = float(job.params.get("cosine", settings.DEDUP_COSINE_THRESHOLD))
+            edges = search_near_slice(p["model"], p["start"], p["stop"], threshold)
+        written = edges_upsert(edges=edges)
+        progress(
+            p["stop"] - p["start"], message=f"{p['index']}: {len(edges)} links ({written} new)"
+        )
+
+    def finalize(self, job: Job) -> dict[str, Any]:
+        from curation.services.dedup_groups import duplicate_groups_rebuild
+
+        store.clear_pending(PHASH, job_id=job.pk)
+        model = job.params.get("model") or active_model()
+        if model:
+            store.clear_pending(near_name(model), job_id=job.pk)
+        stats = duplicate_groups_rebuild()
+        stats["model"] = model or ""
+        stats["gpu"] = search.gpu_count() > 0
+        return stats
