@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from curation.models import Synset
-from curation.services.jobs import job_create, job_run_inline
+from curation.services.jobs import followers_inline, job_create, job_run_inline
 from curation.services.synsets import synsets_activate
 
 # The sample set's synsets (one folder each under sample_data/images/; see its README).
@@ -83,7 +83,8 @@ def demo_ingest(say: Callable[[str], None]) -> None:
         say("sample images already ingested")
         return
     say(f"ingesting the sample images ({SAMPLE_IMAGES})")
-    job = ingest_start(source=SAMPLE_IMAGES, source_name="sample_data", inline=True)
+    with followers_inline():  # ingest -> prelabel -> dedup, here: the worker is not up yet
+        job = ingest_start(source=SAMPLE_IMAGES, source_name="sample_data", inline=True)
     summary = job.result.get("summary", {})
     if job.status != job.Status.SUCCEEDED:
         raise RuntimeError(f"ingesting the sample images failed: {job.error}")

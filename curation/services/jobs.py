@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -271,9 +272,22 @@ def job_finalize(*, job_id: int) -> None:
     _start_followers(job)
 
 
-# Set while job_run_inline runs a job: its followers are collected here and run inline after it,
-# instead of going to the broker (which an inline run, e.g. the demo's preparation, may not have).
+# Inside `followers_inline()`, job_run_inline collects a job's followers here and runs them inline
+# after it, instead of sending them to the broker (which an inline run, e.g. the demo's
+# preparation or a command's --inline, may not have).
+_chain_inline: ContextVar[bool] = ContextVar("chain_inline", default=False)
 _inline_followers: ContextVar[list[int] | None] = ContextVar("inline_followers", default=None)
+
+
+@contextmanager
+def followers_inline() -> Iterator[None]:
+    """Inline job runs in this block also run their followers inline (ingest -> prelabel ->
+    dedup in one process)."""
+    token = _chain_inline.set(True)
+    try:
+        yield
+    finally:
+        _chain_inline.reset(token)
 
 
 def _start_followers(job: Job) -> None:
@@ -287,9 +301,9 @@ def _start_followers(job: Job) -> None:
 
 
 def job_run_inline(*, job: Job, on_progress: Callable[[Job], None] | None = None) -> Job:
-    """Run every step of a job in this process (commands with --inline, tests), then its
-    followers (the jobs chained after it) the same way."""
-    token = _inline_followers.set([])
+    """Run every step of a job in this process (commands with --inline, tests). Its followers
+    go to the broker, or run here after it inside `followers_inline()`."""
+    token = _inline_followers.set([] if _chain_inline.get() else None)
     try:
         for chunk_id in job_start(job.pk, enqueue=None):
             job_run_chunk(chunk_id)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from curation.models import Job, JobChunk
 from curation.services.jobs import (
+    followers_inline,
     job_cancel,
     job_create,
     job_run_chunk,
@@ -124,7 +125,7 @@ def test_inline_run_runs_its_followers_inline_without_the_broker(
     parent = job_create(kind="test_sleep", params={"n": 4, "chunk": 2})
     follower = job_create(kind="test_sleep", params={"n": 3, "chunk": 3}, parent=parent)
     second = job_create(kind="test_sleep", params={"n": 2, "chunk": 2}, parent=follower)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, followers_inline():
         job_run_inline(job=parent)
     assert callbacks == []  # nothing went to the broker
     for job, n in ((parent, 4), (follower, 3), (second, 2)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import sys
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -16,6 +17,7 @@ from curation.management.progress import WAITING_HINT_AFTER_S, JobBar
 from curation.models import Job
 from curation.selectors.ingest import error_report_rows, ingest_errors, ingest_summary
 from curation.services.ingest import IngestSourceError, SynsetLookupError, ingest_start
+from curation.services.jobs import followers_inline
 
 
 class Command(BaseCommand):
@@ -36,19 +38,26 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         bar: JobBar | None = None
 
+        shown: list[int] = []
+
         def on_progress(job: Job) -> None:
+            # Inline, the chained jobs (pre-labelling, dedup) follow: one bar per job.
             nonlocal bar
-            bar = bar or JobBar(job)
+            if bar is None or shown[-1] != job.pk:
+                if bar is not None:
+                    bar.close()
+                bar, _ = JobBar(job), shown.append(job.pk)
             bar.update(job)
 
         try:
-            job = ingest_start(
-                source=options["source"],
-                synset=options["synset"],
-                source_name=options["source_name"],
-                inline=options["inline"],
-                on_progress=on_progress if options["inline"] else None,
-            )
+            with followers_inline() if options["inline"] else nullcontext():
+                job = ingest_start(
+                    source=options["source"],
+                    synset=options["synset"],
+                    source_name=options["source_name"],
+                    inline=options["inline"],
+                    on_progress=on_progress if options["inline"] else None,
+                )
         except IngestSourceError as exc:
             raise CommandError(str(exc)) from exc
         except SynsetLookupError as exc:
