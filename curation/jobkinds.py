@@ -23,5 +23,6 @@ JOB_KINDS: dict[str, JobKind] = {
     ),
     "ingest": JobKind("cpu", "curation.services.ingest.handler:IngestHandler", "Ingest images"),
     "test_sleep": JobKind("cpu", "curation.services.jobs:SleepHandler", "Test job"),
+    "export": JobKind("cpu", "curation.services.exports.job:ExportHandler", "Export dataset"),
     "consensus": JobKind("cpu", "annotate.services.consensus:ConsensusHandler", "Consensus"),
 }
