@@ -1,6 +1,16 @@
 from django.urls import path, re_path
 
-from curation.views import audit, candidates, dashboard, images, ingest, jobs, queries, synsets
+from curation.views import (
+    audit,
+    candidates,
+    dashboard,
+    exports,
+    images,
+    ingest,
+    jobs,
+    queries,
+    synsets,
+)
 
 app_name = "curate"
 
@@ -21,6 +31,17 @@ urlpatterns = [
     path("ingest/start/", ingest.ingest_start_view, name="ingest-start"),
     path("ingest/<int:pk>/", ingest.ingest_job, name="ingest-job"),
     path("ingest/<int:pk>/errors.csv", ingest.ingest_errors_csv, name="ingest-errors-csv"),
+    # Exports: versions, the new-export form and its preview, downloads.
+    path("exports/", exports.export_list, name="export-list"),
+    path("exports/new", exports.export_new, name="export-new"),
+    path("exports/new/", exports.export_new),
+    path("exports/preview/", exports.export_preview_view, name="export-preview"),
+    path("exports/<slug:name>/", exports.export_detail, name="export-detail"),
+    path(
+        "exports/<slug:name>/download/<str:file>",
+        exports.export_download_view,
+        name="export-download",
+    ),
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", jobs.job_cancel_view, name="job-cancel"),

@@ -30,7 +30,10 @@ from curation.services.exports.job import (
 from curation.services.exports.selection import SPLITS, select_export, split_totals
 from curation.services.jobs import job_create, job_dispatch_on_commit, job_run_inline
 
+SPLITS_ORDER = SPLITS
+
 __all__ = [
+    "SPLITS_ORDER",
     "ExportConfigError",
     "ExportHandler",
     "export_create",

@@ -15,6 +15,7 @@ WNID_RE = re.compile(r"^n[0-9]{8}$")
 FORMATS = ("imagefolder", "webdataset", "jsonl")
 MAX_PER_CLASS_LIMIT = 10_000_000
 MAX_SYNSETS = 100_000
+RESERVED_NAMES = {"new", "preview"}
 MIN_SHARD_BYTES = 1 << 20
 MAX_SHARD_BYTES = 1 << 40
 DEFAULT_SHARD_BYTES = 256 << 20
@@ -120,6 +121,8 @@ def export_validate_name(name: Any) -> str:
                 "name": "1-100 characters: lower-case letters, digits, - and _, not starting with - or _"
             }
         )
+    if name in RESERVED_NAMES:
+        raise ExportConfigError({"name": f"{name!r} is reserved"})
     if DatasetVersion.objects.filter(name=name).exists():
         raise ExportConfigError({"name": f"the name {name!r} is taken: versions are immutable"})
     return name
