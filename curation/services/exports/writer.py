@@ -11,6 +11,7 @@ import io
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,7 @@ def write_files(
         shards.root.mkdir(parents=True)
     hardlink = cfg["imagefolder_mode"] == "hardlink"
     made_dirs: set[str] = set()
+    delay = float(getattr(settings, "EXPORT_WRITE_DELAY_S", 0.0))
     with (
         (tmp / "manifest.jsonl").open("w", encoding="utf-8", newline="\n") as jl,
         (tmp / "manifest.csv").open("w", encoding="utf-8", newline="") as cf,
@@ -164,7 +166,11 @@ def write_files(
                 jl.write(json.dumps(record, separators=(",", ":")) + "\n")
                 writer.writerow([record[c] for c in MANIFEST_COLUMNS])
                 stats.images += 1
-            progress(len(ids))
+                if delay:
+                    time.sleep(delay)
+                    progress(1)
+            if not delay:
+                progress(len(ids))
     if shards is not None:
         shards.close()
         stats.shards = sorted(p.name for p in shards.root.glob("*.tar"))
