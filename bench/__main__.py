@@ -15,6 +15,8 @@ BENCHMARKS = [
     "bench.bench_aggregation",
     "bench.bench_consensus",
     "bench.bench_serving",
+    "bench.bench_export",
+    "bench.bench_leakage",
 ]
 
 
