@@ -17,6 +17,8 @@ BENCHMARKS = [
     "bench.bench_serving",
     "bench.bench_dedup",
     "bench.bench_dedup_scale",
+    "bench.bench_export",
+    "bench.bench_leakage",
 ]
 
 

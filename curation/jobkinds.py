@@ -24,6 +24,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "ingest": JobKind("cpu", "curation.services.ingest.handler:IngestHandler", "Ingest images"),
     "test_sleep": JobKind("cpu", "curation.services.jobs:SleepHandler", "Test job"),
     "dedup": JobKind("cpu", "worker.dedup.handler:DedupHandler", "Find duplicates"),
+    "export": JobKind("cpu", "curation.services.exports.job:ExportHandler", "Export dataset"),
     "consensus": JobKind("cpu", "annotate.services.consensus:ConsensusHandler", "Consensus"),
     "prelabel": JobKind("gpu", "worker.prelabel:PrelabelHandler", "Pre-label images"),
 }

@@ -215,6 +215,10 @@ CELERY_BEAT_SCHEDULE = {
 # Jobs: a running job whose heartbeat is older than this is stale (its worker died).
 JOB_STALE_AFTER_SECONDS = env.int("JOB_STALE_AFTER_SECONDS", default=120)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# Exports: pHash radius of the independent leakage check; a per-image write delay (tests that
+# kill a worker mid-export use it to catch it in the act; 0 in real use).
+EXPORT_LEAKAGE_PHASH_RADIUS = env.int("EXPORT_LEAKAGE_PHASH_RADIUS", default=4)
+EXPORT_WRITE_DELAY_S = env.float("EXPORT_WRITE_DELAY_S", default=0.0)
 
 # WordNet: NLTK data dir(s) to look in before staging a WordNet dict directory.
 WORDNET_DICT_DIR = env.str("WORDNET_DICT_DIR", default="/usr/share/wordnet")

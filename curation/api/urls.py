@@ -1,8 +1,14 @@
-from django.urls import re_path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from curation.api.candidates import CandidateViewSet
 from curation.api.duplicates import DuplicateGroupViewSet
+from curation.api.exports import (
+    ExportDetailView,
+    ExportDownloadView,
+    ExportListView,
+    ExportPreviewView,
+)
 from curation.api.images import ImageViewSet
 from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueriesView
 from curation.api.jobs import JobViewSet
@@ -44,5 +50,17 @@ urlpatterns += [
         r"^synsets/(?P<wnid>n\d{8})/auto-reject/?$",
         SynsetAutoRejectView.as_view(),
         name="synset-auto-reject",
+    ),
+]
+
+# Exports: versions (→ an export job), preview of counts, downloads.
+urlpatterns += [
+    re_path(r"^exports/?$", ExportListView.as_view(), name="export-list"),
+    re_path(r"^exports/preview/?$", ExportPreviewView.as_view(), name="export-preview"),
+    path("exports/<slug:name>/", ExportDetailView.as_view(), name="export-detail"),
+    path(
+        "exports/<slug:name>/download/<str:file>",
+        ExportDownloadView.as_view(),
+        name="export-download",
     ),
 ]
