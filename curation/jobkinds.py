@@ -15,6 +15,7 @@ class JobKind:
     queue: str
     handler: str
     label: str
+    time_limit: int | None = None  # seconds per chunk, instead of the Celery default
 
 
 JOB_KINDS: dict[str, JobKind] = {
@@ -24,4 +25,6 @@ JOB_KINDS: dict[str, JobKind] = {
     "ingest": JobKind("cpu", "curation.services.ingest.handler:IngestHandler", "Ingest images"),
     "test_sleep": JobKind("cpu", "curation.services.jobs:SleepHandler", "Test job"),
     "consensus": JobKind("cpu", "annotate.services.consensus:ConsensusHandler", "Consensus"),
+    # One chunk per run: the training subprocess; days, not the default 15 minutes.
+    "train": JobKind("gpu", "worker.training_handler:TrainHandler", "Train", 7 * 24 * 3600),
 }

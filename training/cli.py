@@ -21,7 +21,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--out", required=True, help="run directory: checkpoint.pt, metrics.jsonl/json")
     p.add_argument("--batch-size", type=int, default=64, help="per process")
-    p.add_argument("--lr", type=float, default=None, help="default: 0.1 x batch/256 (0.01 fine-tuning)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="default: 0.1 x batch/256 (0.01 fine-tuning)"
+    )
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))

@@ -45,7 +45,9 @@ class ExportInfo:
 
 def read_synsets(path: Path) -> tuple[list[str], list[str]]:
     if not path.is_file():
-        raise ExportMissing(f"{path} does not exist: not an export directory (see EXPORT_FORMAT.md)")
+        raise ExportMissing(
+            f"{path} does not exist: not an export directory (see EXPORT_FORMAT.md)"
+        )
     wnids: list[str] = []
     lemmas: list[str] = []
     try:
@@ -107,7 +109,9 @@ def choose_format(info: ExportInfo, wanted: str | None) -> str:
 # --- transforms ---------------------------------------------------------------------------------
 
 
-def transforms_for(arch: str, image_size: int | None, *, train: bool) -> Callable[[Image.Image], Any]:
+def transforms_for(
+    arch: str, image_size: int | None, *, train: bool
+) -> Callable[[Image.Image], Any]:
     from torchvision import transforms as T
 
     prep = preprocessing_for(arch)
@@ -115,9 +119,7 @@ def transforms_for(arch: str, image_size: int | None, *, train: bool) -> Callabl
     resize = round(size * prep.resize / prep.input_size)
     norm = T.Normalize(prep.mean, prep.std)
     if train:
-        return T.Compose(
-            [T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), norm]
-        )
+        return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), norm])
     return T.Compose([T.Resize(resize), T.CenterCrop(size), T.ToTensor(), norm])
 
 
@@ -223,15 +225,14 @@ def webdataset_split(
         ds = wds.WebDataset(urls, resampled=True, seed=seed, nodesplitter=wds.split_by_node)
         per_rank = math.ceil((n or len(urls) * 1000) / world_size)
         ds = ds.shuffle(1000, seed=seed).map(_decode_sample(transform, len(info.classes)))
-        return ds.with_epoch(per_rank).with_length(per_rank)
+        return ds.with_epoch(per_rank)
     ds = wds.WebDataset(
         urls, shardshuffle=len(urls) if train else False, seed=seed, empty_check=False,
         nodesplitter=wds.single_node_only, workersplitter=wds.split_by_worker,
     )  # fmt: skip
     if train:
         ds = ds.shuffle(1000, seed=seed)
-    ds = ds.map(_decode_sample(transform, len(info.classes)))
-    return ds.with_length(n) if n else ds
+    return ds.map(_decode_sample(transform, len(info.classes)))
 
 
 # --- loaders ------------------------------------------------------------------------------------
@@ -310,7 +311,12 @@ def make_loaders(
     val = DataLoader(val_ds, **common)
     n_train = info.count("train")
     return Loaders(
-        train, val, None, math.ceil(n_train / world_size) if n_train else None, info.count("val"), fmt
+        train,
+        val,
+        None,
+        math.ceil(n_train / world_size) if n_train else None,
+        info.count("val"),
+        fmt,
     )
 
 

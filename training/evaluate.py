@@ -30,7 +30,7 @@ def summarize(
     examples_per_pair: int = 4,
     max_examples: int = 40,
 ) -> dict[str, Any]:
-    """top-1/top-5, per-class P/R/F1, confusion matrix, worst-confused pairs, misclassified images."""
+    """top-1/5, per-class P/R/F1, confusion matrix, worst-confused pairs, misclassified images."""
     n = len(classes)
     total = int(y_true.numel())
     cm = confusion_matrix(y_true, y_pred, n)
@@ -40,7 +40,9 @@ def summarize(
     precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
     recall = torch.where(support > 0, tp / support.clamp(min=1), torch.zeros_like(tp))
     denom = precision + recall
-    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(tp))
+    f1 = torch.where(
+        denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(tp)
+    )
     per_class = [
         {
             "index": i, "wnid": classes[i], "lemma": lemmas[i] if i < len(lemmas) else "",

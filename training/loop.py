@@ -147,7 +147,9 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.out.mkdir(parents=True, exist_ok=True)
         n = len(self.info.classes)
-        pretrained = cfg.pretrained if cfg.pretrained is not None else cfg.arch == "efficientnet_lite0"
+        pretrained = (
+            cfg.pretrained if cfg.pretrained is not None else cfg.arch == "efficientnet_lite0"
+        )
         model = build_model(cfg.arch, n, pretrained=pretrained)
         model = model.to(self.device)
         if self.cuda:
@@ -263,7 +265,9 @@ class Trainer:
         seconds = time.perf_counter() - start
         if seen == 0:
             raise EmptySplit("split 'train' yielded no images")
-        stats = torch.tensor([float(loss_sum), float(seen)], dtype=torch.float64, device=self.device)
+        stats = torch.tensor(
+            [float(loss_sum), float(seen)], dtype=torch.float64, device=self.device
+        )
         if self.world_size > 1:
             import torch.distributed as dist
 
@@ -325,7 +329,8 @@ class Trainer:
         self.setup()
         cfg = self.cfg
         log(
-            f"training {cfg.arch} on {self.info.root} ({self.fmt}, {len(self.info.classes)} classes,"
+            f"training {cfg.arch} on {self.info.root} ({self.fmt}, "
+            f"{len(self.info.classes)} classes,"
             f" train {self.loaders.train_len}, val {self.loaders.val_len}) on {self.device}"
             f"{' x' + str(self.world_size) if self.world_size > 1 else ''}"
             f" amp={self.amp_dtype} epochs {self.start_epoch}..{cfg.epochs}"
@@ -396,10 +401,12 @@ class Trainer:
             "checkpoint": str(self.out / CHECKPOINT),
             "val_loss": round(ev["val_loss"], 6),
             "preprocessing": {
-                "input_size": prep.input_size, "resize": prep.resize,
-                "mean": list(prep.mean), "std": list(prep.std),
+                "input_size": prep.input_size,
+                "resize": prep.resize,
+                "mean": list(prep.mean),
+                "std": list(prep.std),
                 "train_image_size": self.cfg.image_size or prep.input_size,
-            },  # fmt: skip
+            },
             "embedding_dim": EMBEDDING_DIMS[self.cfg.arch],
             "world_size": self.world_size,
             "device": str(self.device),
