@@ -353,9 +353,11 @@ class Trainer:
                     "compute_seconds": round(tr["compute_seconds"], 3),
                     "train_images": tr["train_images"],
                 }  # fmt: skip
-                self.save(epoch)
+                # Row first, then the checkpoint: a run killed in between resumes from the
+                # previous checkpoint, drops this row and trains the epoch again.
                 with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(row) + "\n")
+                self.save(epoch)
                 log(
                     f"epoch {epoch}/{cfg.epochs} train_loss {row['train_loss']:.4f} val_loss "
                     f"{row['val_loss']:.4f} top1 {row['top1']:.3f} top5 {row['top5']:.3f} "
