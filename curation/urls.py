@@ -1,6 +1,16 @@
 from django.urls import path, re_path
 
-from curation.views import audit, candidates, dashboard, images, ingest, jobs, queries, synsets
+from curation.views import (
+    audit,
+    candidates,
+    dashboard,
+    images,
+    ingest,
+    jobs,
+    queries,
+    runs,
+    synsets,
+)
 
 app_name = "curate"
 
@@ -24,4 +34,16 @@ urlpatterns = [
     path("jobs/", jobs.job_list, name="job-list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job-detail"),
     path("jobs/<int:pk>/cancel/", jobs.job_cancel_view, name="job-cancel"),
+    # Training runs.
+    path("runs/", runs.run_list, name="run-list"),
+    path("runs/<int:pk>/", runs.run_detail, name="run-detail"),
+    path("runs/<int:pk>/live/", runs.run_live, name="run-live"),
+    path("runs/<int:pk>/cancel/", runs.run_cancel, name="run-cancel"),
+    path("runs/<int:pk>/register/", runs.run_register, name="run-register"),
+    re_path(
+        r"^runs/(?P<pk>\d+)/examples/(?P<sha256>[0-9a-f]{64})$",
+        runs.run_example,
+        name="run-example",
+    ),
+    path("exports/<slug:name>/train/", runs.export_train, name="export_train"),
 ]

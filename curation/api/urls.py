@@ -6,6 +6,7 @@ from curation.api.images import ImageViewSet
 from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueriesView
 from curation.api.jobs import JobViewSet
 from curation.api.synsets import SynsetViewSet
+from curation.api.training import TrainingRunViewSet
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("synsets", SynsetViewSet, basename="synset")
@@ -13,6 +14,7 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("imports", ImportViewSet, basename="import")
 router.register("images", ImageViewSet, basename="image")
 router.register("candidates", CandidateViewSet, basename="candidate")
+router.register("training-runs", TrainingRunViewSet, basename="training-run")
 
 urlpatterns = router.urls
 

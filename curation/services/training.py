@@ -85,8 +85,11 @@ def training_run_start(
     epochs: int = 10,
     config: dict[str, Any] | None = None,
     created_by: Any = None,
+    dispatch: bool = True,
 ) -> TrainingRun:
-    """Create a TrainingRun and its `train` Job (gpu queue), dispatched on commit."""
+    """Create a TrainingRun and its `train` Job (gpu queue), dispatched on commit.
+
+    `dispatch=False` leaves the job queued for the caller to run inline (`train --inline`)."""
     if arch not in TRAINING_ARCHS:
         raise TrainingRunError(f"unknown architecture {arch!r}; choose {', '.join(TRAINING_ARCHS)}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
@@ -124,7 +127,8 @@ def training_run_start(
         summary=f"{arch}, {epochs} epochs on {dataset_version.name}",
         details={"config": cfg, "job": job.pk},
     )  # fmt: skip
-    job_dispatch_on_commit(job=job)
+    if dispatch:
+        job_dispatch_on_commit(job=job)
     return run
 
 
