@@ -155,10 +155,13 @@ def test_train_command_inline_then_register(curator, capsys) -> None:  # type: i
     assert artifact.provenance["dataset_version"] == "sample-v1"
     assert artifact.embedding_dim == 512 and not artifact.active
 
+    import torch
+
     from training.models import load_for_inference
 
     model, classes, _prep = load_for_inference(str(artifact_weights_path(artifact)))
     assert classes == artifact.classes
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
     with pytest.raises(TrainingRunError, match="already registered"):
         training_run_register(run=run, name="again", actor=curator)
 
