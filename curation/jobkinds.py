@@ -15,6 +15,7 @@ class JobKind:
     queue: str
     handler: str
     label: str
+    time_limit: int | None = None  # seconds per chunk, instead of the Celery default
 
 
 JOB_KINDS: dict[str, JobKind] = {
@@ -27,4 +28,6 @@ JOB_KINDS: dict[str, JobKind] = {
     "export": JobKind("cpu", "curation.services.exports.job:ExportHandler", "Export dataset"),
     "consensus": JobKind("cpu", "annotate.services.consensus:ConsensusHandler", "Consensus"),
     "prelabel": JobKind("gpu", "worker.prelabel:PrelabelHandler", "Pre-label images"),
+    # One chunk per run: the training subprocess; days, not the default 15 minutes.
+    "train": JobKind("gpu", "worker.training_handler:TrainHandler", "Train", 7 * 24 * 3600),
 }

@@ -11,6 +11,7 @@ from curation.views import (
     jobs,
     prelabel,
     queries,
+    runs,
     synsets,
 )
 
@@ -63,4 +64,16 @@ urlpatterns = [
         prelabel.synset_auto_reject_view,
         name="synset-auto-reject",
     ),
+    # Training runs.
+    path("runs/", runs.run_list, name="run-list"),
+    path("runs/<int:pk>/", runs.run_detail, name="run-detail"),
+    path("runs/<int:pk>/live/", runs.run_live, name="run-live"),
+    path("runs/<int:pk>/cancel/", runs.run_cancel, name="run-cancel"),
+    path("runs/<int:pk>/register/", runs.run_register, name="run-register"),
+    re_path(
+        r"^runs/(?P<pk>\d+)/examples/(?P<sha256>[0-9a-f]{64})$",
+        runs.run_example,
+        name="run-example",
+    ),
+    path("exports/<slug:name>/train/", runs.export_train, name="export_train"),
 ]

@@ -27,10 +27,23 @@ def job_run(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     try:
         job_start(
             job_id,
-            enqueue=lambda chunk_id, queue: job_chunk.apply_async(args=[chunk_id], queue=queue),
+            enqueue=lambda chunk_id, queue: job_chunk.apply_async(
+                args=[chunk_id], queue=queue, **_limits(job_id)
+            ),
         )
     finally:
         job_id_var.reset(token)
+
+
+def _limits(job_id: int) -> dict[str, int]:
+    """Per-kind time limits (a training run takes days, not the default minutes)."""
+    from curation.jobkinds import JOB_KINDS
+    from curation.models import Job
+
+    kind = JOB_KINDS.get(Job.objects.filter(pk=job_id).values_list("kind", flat=True).first() or "")
+    if kind is None or kind.time_limit is None:
+        return {}
+    return {"soft_time_limit": kind.time_limit, "time_limit": kind.time_limit + 120}
 
 
 @shared_task(acks_late=True, bind=True, max_retries=CHUNK_MAX_RETRIES)

@@ -14,6 +14,7 @@ from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueries
 from curation.api.jobs import JobViewSet
 from curation.api.prelabel import ModelArtifactViewSet, PrelabelView, SynsetAutoRejectView
 from curation.api.synsets import SynsetViewSet
+from curation.api.training import TrainingRunViewSet
 
 router = DefaultRouter(trailing_slash="/?")
 router.register("synsets", SynsetViewSet, basename="synset")
@@ -23,6 +24,7 @@ router.register("images", ImageViewSet, basename="image")
 router.register("candidates", CandidateViewSet, basename="candidate")
 router.register("models", ModelArtifactViewSet, basename="model")
 router.register("duplicates", DuplicateGroupViewSet, basename="duplicate")
+router.register("training-runs", TrainingRunViewSet, basename="training-run")
 
 urlpatterns = router.urls
 
