@@ -295,7 +295,7 @@ def test_web_recovers_from_a_postgres_restart_without_a_process_restart(live_db)
             cwd=ROOT, env=child_env(**env), capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert migrate.returncode == 0, migrate.stderr[-2000:]
-        web = _web_with(env)
+        web = WebServer(**env).start()
         health = f"{web.url}/healthz"
         for _ in range(10):  # every gunicorn thread holds a persistent connection now
             assert _get(health) == 200
@@ -311,23 +311,6 @@ def test_web_recovers_from_a_postgres_restart_without_a_process_restart(live_db)
             web.stop()
         pg.stop()
         shutil.rmtree(pg.dir, ignore_errors=True)
-
-
-def _web_with(env: dict[str, str]) -> WebServer:
-    class Web(WebServer):
-        def start(self) -> WebServer:
-            saved = {k: os.environ.get(k) for k in env}
-            os.environ.update(env)
-            try:
-                return super().start()
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-
-    return Web().start()
 
 
 # --- Disk full while writing thumbnails -------------------------------------------------------

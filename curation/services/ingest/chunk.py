@@ -8,6 +8,7 @@ leaves files that the re-run finds in place (same key, same size) and reuses.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -103,10 +104,8 @@ def store_image_files(sha: str, ext: str, data: bytes, thumb: bytes) -> None:
             store_bytes(key, payload)
     except OSError as exc:
         for key in written:
-            try:
+            with contextlib.suppress(OSError):
                 default_storage.delete(key)
-            except OSError:
-                pass
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise IngestError(
                 Reason.DISK_FULL, f"no space left on the image storage writing {written[-1]}"
