@@ -34,10 +34,22 @@ class AnnotatorAdmin(CuratorAdmin):
 
 @admin.register(Vote)
 class VoteAdmin(CuratorAdmin):
+    """Votes are paid human judgement: they come through the API and are never deleted here
+    (block the annotator instead; consensus then stops counting them)."""
+
     list_display = ["annotator", "candidate", "answer", "source", "created_at"]
     list_filter = ["source", "answer"]
     raw_id_fields = ["annotator", "candidate", "synset", "assignment"]
     show_full_result_count = False
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Decision)
@@ -46,6 +58,13 @@ class DecisionAdmin(CuratorAdmin):
     list_filter = ["method", "state"]
     raw_id_fields = ["candidate", "user"]
     show_full_result_count = False
+
+    # The decision history is append-only (consensus, gold and curators add to it).
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Assignment)
@@ -68,5 +87,15 @@ class StudyAdmin(CuratorAdmin):
     list_display = ["name", "platform", "tasks_required", "completion_code", "active"]
 
 
-admin.site.register(StudyParticipant, CuratorAdmin)
-admin.site.register(QualitySnapshot, CuratorAdmin)
+@admin.register(StudyParticipant)
+class StudyParticipantAdmin(CuratorAdmin):
+    list_display = ["study", "annotator", "tasks_done", "completed_at"]
+    raw_id_fields = ["study", "annotator"]
+
+
+@admin.register(QualitySnapshot)
+class QualitySnapshotAdmin(CuratorAdmin):
+    # raw ids: a select of all 82k synsets made this page take a minute
+    list_display = ["synset", "created_at"]
+    raw_id_fields = ["synset"]
+    show_full_result_count = False

@@ -21,6 +21,14 @@ class SynsetAdmin(CuratorAdmin):
     exclude = ["parents", "search_text"]
     show_full_result_count = False
 
+    # The WordNet catalogue is imported, not edited: deleting a synset would cascade into its
+    # candidates, votes and closure rows.
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
 
 @admin.register(SynsetEdge)
 class SynsetEdgeAdmin(CuratorAdmin):
@@ -28,6 +36,12 @@ class SynsetEdgeAdmin(CuratorAdmin):
     list_filter = ["kind"]
     raw_id_fields = ["parent", "child"]
     show_full_result_count = False
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Job)

@@ -226,9 +226,10 @@ def free_port() -> int:
 
 
 class WebServer:
-    """A real gunicorn serving this session's database."""
+    """A real gunicorn serving this session's database (`env`: extra environment)."""
 
-    def __init__(self) -> None:
+    def __init__(self, **env: str) -> None:
+        self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -241,8 +242,8 @@ class WebServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}",
              "-w", "2", "--threads", "4", "--timeout", "60"],
-            cwd=ROOT, env=child_env(), stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cwd=ROOT, env=child_env(**self.env), stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
         def up() -> bool:

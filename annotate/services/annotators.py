@@ -22,6 +22,7 @@ from annotate.models import Annotator, GoldItem, Vote
 from annotate.stats.aggregation import dawid_skene, vote_weights
 from curation.models import Candidate
 from curation.roles import ANNOTATOR
+from curation.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,13 @@ def annotator_set_status(
     locked.status_changed_by = by if getattr(by, "pk", None) else None
     locked.save(update_fields=["status", "status_reason", "status_changed_at", "status_changed_by"])
     annotator.status = locked.status
+    audit_record(
+        actor=by,
+        action=f"annotator.{status}",
+        target=locked,
+        summary=f"annotator {locked} set to {status}" + (f": {reason[:200]}" if reason else ""),
+        details={"status": status, "reason": reason[:300]},
+    )
     if not counting_changed:
         return []
     candidate_ids = list(

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from annotate.models import Decision, GoldItem, QueueItem
 from curation.models import Candidate
+from curation.services.audit import audit_record
 
 
 class CandidateNotEligible(ValueError):
@@ -67,6 +68,13 @@ def gold_mark(
         note=note or "marked gold",
     )
     _refresh_gold_stats(candidate)
+    audit_record(
+        actor=user,
+        action="gold.mark",
+        target=candidate,
+        summary=f"candidate {candidate.pk} made gold: {'yes' if truth else 'no'}",
+        details={"truth": truth, "note": note[:200]},
+    )
     return gold
 
 
@@ -78,6 +86,12 @@ def gold_unmark(*, candidate: Candidate, user: User | None = None) -> None:
     deleted, _ = GoldItem.objects.filter(candidate=candidate).delete()
     if not deleted:
         return
+    audit_record(
+        actor=user,
+        action="gold.unmark",
+        target=candidate,
+        summary=f"candidate {candidate.pk} no longer gold",
+    )
     list(QueueItem.objects.select_for_update().filter(candidate_id=candidate.pk))
     locked = Candidate.objects.select_for_update().get(pk=candidate.pk)
     if locked.decided_by == Decision.Method.GOLD:
@@ -113,13 +127,21 @@ def candidate_adjudicate(
     *, candidate: Candidate, accept: bool, user: User | None = None, note: str = ""
 ) -> Candidate:
     """A curator decides a candidate (typically an escalated one); consensus keeps it."""
-    return _decide(
+    decided = _decide(
         candidate=candidate,
         accept=accept,
         method=Decision.Method.CURATOR,
         user=user,
         note=note or "adjudicated",
     )
+    audit_record(
+        actor=user,
+        action="candidate.adjudicate",
+        target=candidate,
+        summary=f"candidate {candidate.pk} {'accepted' if accept else 'rejected'} by a curator",
+        details={"accept": accept, "note": note[:200]},
+    )
+    return decided
 
 
 def gold_summary() -> dict[str, Any]:

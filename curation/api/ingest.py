@@ -204,11 +204,6 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return stream_error_report(job, f"ingest-{job.pk}-errors.csv")
 
 
-@extend_schema(exclude=True)
-class ImportAliasViewSet(ImportViewSet):
-    """The same endpoints without the trailing slash (`POST /api/v1/imports`); documented once."""
-
-
 class PlannedQuerySerializer(serializers.Serializer):
     query = serializers.CharField()
     kind = serializers.CharField()

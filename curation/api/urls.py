@@ -1,6 +1,6 @@
 from django.urls import path, re_path
-from rest_framework.routers import DefaultRouter
 
+from config.routers import OptionalSlashDefaultRouter
 from curation.api.candidates import CandidateViewSet
 from curation.api.duplicates import DuplicateGroupViewSet
 from curation.api.exports import (
@@ -10,13 +10,13 @@ from curation.api.exports import (
     ExportPreviewView,
 )
 from curation.api.images import ImageViewSet
-from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueriesView
+from curation.api.ingest import ImportViewSet, SynsetQueriesView
 from curation.api.jobs import JobViewSet
 from curation.api.prelabel import ModelArtifactViewSet, PrelabelView, SynsetAutoRejectView
 from curation.api.synsets import SynsetViewSet
 from curation.api.training import TrainingRunViewSet
 
-router = DefaultRouter(trailing_slash="/?")
+router = OptionalSlashDefaultRouter()
 router.register("synsets", SynsetViewSet, basename="synset")
 router.register("jobs", JobViewSet, basename="job")
 router.register("imports", ImportViewSet, basename="import")
@@ -26,20 +26,9 @@ router.register("models", ModelArtifactViewSet, basename="model")
 router.register("duplicates", DuplicateGroupViewSet, basename="duplicate")
 router.register("training-runs", TrainingRunViewSet, basename="training-run")
 
-urlpatterns = router.urls
-
-# Ingest: `POST /api/v1/imports` without the slash too, and query plans per synset.
-urlpatterns += [
-    re_path(
-        r"^imports$",
-        ImportAliasViewSet.as_view({"get": "list", "post": "create"}),
-        name="import-list-noslash",
-    ),
-    re_path(
-        r"^imports/(?P<pk>[0-9]+)/report\.csv$",
-        ImportAliasViewSet.as_view({"get": "report"}),
-        name="import-report-noslash",
-    ),
+# Every route answers with or without its trailing slash (config/routers.py).
+urlpatterns = [
+    *router.urls,
     re_path(
         r"^synsets/(?P<wnid>n\d{8})/queries/?$", SynsetQueriesView.as_view(), name="synset-queries"
     ),

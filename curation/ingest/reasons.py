@@ -36,9 +36,14 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     CONNECTION_ERROR = "connection_error"
+    # storing
+    DISK_FULL = "disk_full"
+    STORAGE_ERROR = "storage_error"
 
 
 REASON_LABELS: dict[str, str] = {
+    Reason.DISK_FULL: "storage full (no space left)",
+    Reason.STORAGE_ERROR: "could not be stored",
     Reason.EMPTY_FILE: "empty file",
     Reason.FILE_TOO_LARGE: "file over the byte limit",
     Reason.READ_ERROR: "could not be read",

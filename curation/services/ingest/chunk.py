@@ -8,6 +8,8 @@ leaves files that the re-run finds in place (same key, same size) and reuses.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import time
@@ -88,6 +90,29 @@ def store_bytes(key: str, data: bytes) -> None:
         handle = default_storage.open(key, "wb")
     with handle:
         handle.write(data)
+
+
+def store_image_files(sha: str, ext: str, data: bytes, thumb: bytes) -> None:
+    """The original and its thumbnail, or neither: a write that fails (disk full, storage down)
+    removes what it wrote and becomes the item's error, so the batch goes on and nothing
+    half-written stays behind."""
+    keys = [original_key(sha, ext), thumb_key(sha)]
+    written: list[str] = []
+    try:
+        for key, payload in zip(keys, (data, thumb), strict=True):
+            written.append(key)
+            store_bytes(key, payload)
+    except OSError as exc:
+        for key in written:
+            with contextlib.suppress(OSError):
+                default_storage.delete(key)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise IngestError(
+                Reason.DISK_FULL, f"no space left on the image storage writing {written[-1]}"
+            ) from None
+        raise IngestError(
+            Reason.STORAGE_ERROR, f"cannot write {written[-1]}: {exc.strerror or exc}"
+        ) from None
 
 
 class _ChunkRunner:
@@ -188,8 +213,10 @@ class _ChunkRunner:
                 return Outcome(
                     item, error=IngestError(Reason.CORRUPT, f"cannot be decoded: {exc!r}")
                 )
-            store_bytes(original_key(sha, decoded.ext), loaded.data)
-            store_bytes(thumb_key(sha), decoded.thumb)
+            try:
+                store_image_files(sha, decoded.ext, loaded.data, decoded.thumb)
+            except IngestError as exc:
+                return Outcome(item, error=exc)
             decoded.thumb = b""
             self.decoded_here[sha] = decoded
         return Outcome(item, sha256=sha, decoded=decoded)
