@@ -326,6 +326,8 @@ ANNOTATE_GOLD_CONFIDENCE = env.float("ANNOTATE_GOLD_CONFIDENCE", default=0.95)  
 ANNOTATE_AUTO_BLOCK = env.bool("ANNOTATE_AUTO_BLOCK", default=True)
 # Refit a synset's model (and worker weights) when its votes grew by this share since the last fit.
 ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
+# After an ingest: pre-label, then dedup (jobs chained on the ingest job).
+PIPELINE_FOLLOWERS = env.bool("PIPELINE_FOLLOWERS", default=True)
 # Trust routing: annotators under this trust get only calibration items (0 = off).
 ANNOTATE_ROUTE_MIN_TRUST = env.float("ANNOTATE_ROUTE_MIN_TRUST", default=0.0)
 ANNOTATE_ROUTE_POOL = env.int("ANNOTATE_ROUTE_POOL", default=12)  # the best N always get work

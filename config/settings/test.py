@@ -20,6 +20,7 @@ STORAGES["default"] = {  # noqa: F405
     "BACKEND": "django.core.files.storage.FileSystemStorage",
     "OPTIONS": {"location": MEDIA_ROOT, "base_url": "/media/"},
 }
+PIPELINE_FOLLOWERS = env.bool("PIPELINE_FOLLOWERS", default=False)  # tests chain explicitly
 AXES_ENABLED = env.bool("AXES_ENABLED", default=False)
 CACHES["default"]["KEY_PREFIX"] = "synsetlab-test"  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -32,17 +32,26 @@ def current_groups() -> set[frozenset[int]]:
     }
 
 
-def test_ingest_chains_dedup_on_a_worker(celery_worker: WorkerProcess, tmp_path: Path) -> None:
+def test_ingest_chains_prelabel_and_dedup_on_a_worker(
+    celery_worker: WorkerProcess, tmp_path: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.PIPELINE_FOLLOWERS = True
     clean_data_root()
     _, copies = build_set(tmp_path / "src", n_originals=8, planted=2)
     ingest = ingest_start(source=tmp_path / "src", source_name="chained")
-    dedup = ingest.followers.get(kind="dedup")  # ingest -> (prelabel ->) dedup
-    assert dedup.queue == "cpu"
-    wait_for(lambda: Job.objects.get(pk=dedup.pk).is_finished, 180, what=celery_worker.output())
+    prelabel = ingest.followers.get(kind="prelabel")  # ingest -> prelabel -> dedup
+    dedup = prelabel.followers.get(kind="dedup")
+    assert (prelabel.queue, dedup.queue) == ("gpu", "cpu")
+    wait_for(lambda: Job.objects.get(pk=dedup.pk).is_finished, 300, what=celery_worker.output())
+    prelabel.refresh_from_db()
     dedup.refresh_from_db()
+    assert prelabel.status == Job.Status.SUCCEEDED, (prelabel.error, celery_worker.output())
     assert dedup.status == Job.Status.SUCCEEDED, (dedup.error, celery_worker.output())
     assert dedup.done == dedup.total > 0
-    assert current_groups() == planted_groups(copies)
+    found = current_groups()
+    # Every planted group is found whole (embeddings may also link other look-alike drawings).
+    for planted in planted_groups(copies):
+        assert any(planted <= group for group in found), (planted, found)
     assert (store.index_dir("phash") / "index.faiss").exists()  # persisted for the next run
     clean_data_root()
 
