@@ -48,8 +48,12 @@ def demo_annotation(say: Callable[[str], None]) -> None:
     stats = run_local(workers, {w.name: users[w.name][0] for w in workers}, truth, max_rounds=2)
     annotators_fit()
     job = job_run_inline(job=consensus_job(force=True, reason="demo"))
+    from curation.models import Candidate
+
+    states = Candidate.objects.filter(synset__wnid__in={i.wnid for i in items})
     say(
-        f"simulated crowd: {stats.votes_sent} votes in {stats.tasks} tasks; consensus: "
-        f"{job.result.get('accepted', 0)} accepted, {job.result.get('rejected', 0)} rejected, "
-        f"{job.result.get('open', 0)} still open for you at /annotate/"
+        f"simulated crowd: {stats.votes_sent} votes in {stats.tasks} tasks; consensus "
+        f"({job.status}): {states.filter(state='accepted').count()} accepted, "
+        f"{states.filter(state='rejected').count()} rejected, "
+        f"{states.filter(state__in=Candidate.OPEN).count()} still open for you at /annotate/"
     )
