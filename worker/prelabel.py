@@ -45,7 +45,7 @@ def predict_images(
 
     predictor = predictor_for(model)
     workers = loader_workers()
-    configure_threads(workers or 0)
+    configure_threads()
     loader = image_loader(
         items,
         resize=predictor.prep.resize,

@@ -33,8 +33,9 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def configure_threads(loader_workers: int) -> None:
-    """CPU inference: use the cores the decoding workers leave (at least one), one interop."""
+def configure_threads() -> None:
+    """CPU inference threads: PRELABEL_TORCH_THREADS, else every core this process may use (the
+    decoding workers mostly wait on the model, so they need little CPU of their own)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     wanted = int(os.environ.get("PRELABEL_TORCH_THREADS", "0")) or max(1, (cpus or 1))
     if torch.get_num_threads() != wanted:
