@@ -18,7 +18,9 @@ from pathlib import Path
 
 from bench import ROOT, WORK, python, table
 
-N_IMAGES = int(os.environ.get("BENCH_PRELABEL_IMAGES", "1000"))
+N_IMAGES = int(os.environ.get("BENCH_PRELABEL_IMAGES", "500"))
+# The naive baseline is slow: it runs on the first N_BASELINE of the same stored files.
+N_BASELINE = int(os.environ.get("BENCH_PRELABEL_BASELINE_IMAGES", "100"))
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_DB = "synsetlab_bench_prelabel"
 WNID = "n02084071"  # dog.n.01: ILSVRC has 118 classes below it
@@ -86,14 +88,17 @@ from curation.services.prelabel import prelabel_start
 from worker.ml.predictor import predictor_for
 from curation.services.models import model_register_default
 predictor_for(model_register_default())  # load the weights off the clock (a worker keeps them)
-r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+def cpu():
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                               resource.getrusage(resource.RUSAGE_CHILDREN)))
+c0, t0 = cpu(), time.perf_counter()
 job = prelabel_start(inline=True)
-t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+t1, c1 = time.perf_counter(), cpu()
 assert job.status == "succeeded", job.error
 T = wp.TIMINGS
 print("RESULT", job.done, round(t1 - t0, 3), round(T["decode_wait"], 3), round(T["model"], 3),
       round(T["write"], 3), Prediction.objects.count(), torch.get_num_threads(),
-      round(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, 2))
+      round(c1 - c0, 2))
 """
 
 BASELINE = """
@@ -112,10 +117,10 @@ base, _ = ModelArtifact.objects.get_or_create(name="baseline-naive", defaults=di
 model = build_model("efficientnet_lite0", 1000, pretrained=True).eval()
 tf = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224),
                 T.ToTensor(), T.Normalize([127 / 255] * 3, [128 / 255] * 3)])
-items = list(Image.objects.order_by("pk").values_list("pk", "storage_key"))
+items = list(Image.objects.order_by("pk").values_list("pk", "storage_key")[:{n}])
 dec = mod = wr = 0.0
 ids, embs = [], []
-t0 = time.perf_counter()
+c0, t0 = time.process_time(), time.perf_counter()
 for pk, key in items:
     a = time.perf_counter()
     with default_storage.open(key, "rb") as fh:
@@ -136,9 +141,9 @@ for pk, key in items:
 a = time.perf_counter()
 EmbeddingStore.for_model(base.name).append(ids, np.stack(embs))
 wr += time.perf_counter() - a
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 print("RESULT", len(items), round(t1 - t0, 3), round(dec, 3), round(mod, 3), round(wr, 3),
-      Prediction.objects.filter(model=base).count(), torch.get_num_threads())
+      Prediction.objects.filter(model=base).count(), torch.get_num_threads(), round(c1 - c0, 2))
 """
 
 
@@ -176,32 +181,36 @@ def run() -> tuple[str, str]:
     started = time.perf_counter()
     _setup(subset)
     ours = _result(_manage("shell", "-c", OURS))
-    base = _result(_manage("shell", "-c", BASELINE))
+    base = _result(_manage("shell", "-c", BASELINE.replace("{n}", str(N_BASELINE))))
     n, wall, dwait, model_s, write_s, rows, threads, cpu = ours
-    bn, bwall, bdec, bmodel, bwrite, brows, bthreads = base
-    assert int(rows) == int(n) == len(files) and int(brows) == int(bn) == len(files)
+    bn, bwall, bdec, bmodel, bwrite, brows, bthreads, bcpu = base
+    assert int(rows) == int(n) == len(files), ours
+    assert int(brows) == int(bn) == min(N_BASELINE, len(files)), base
     rate, brate = int(n) / float(wall), int(bn) / float(bwall)
+    per_cpu, bper_cpu = int(n) / float(cpu), int(bn) / float(bcpu)
     workers = os.environ.get("PRELABEL_NUM_WORKERS") or str(min(4, os.cpu_count() or 1))
     rows_ = [
         [
             f"SynsetLab prelabel (DataLoader x{workers} workers, draft decode, batch 64, "
             f"{threads} torch threads)",
-            n, f"{float(wall):.1f}", f"**{rate:.1f}**",
-            f"waited {float(dwait):.1f} (decode in parallel)", f"{float(model_s):.1f}",
-            f"{float(write_s):.1f}",
+            n, f"{float(wall):.1f}", f"**{rate:.1f}**", f"{per_cpu:.1f}",
+            f"**{2 * per_cpu:.0f}**", f"waited {float(dwait):.1f} (decode in parallel)",
+            f"{float(model_s):.1f}", f"{float(write_s):.1f}",
         ],
         [
             f"naive baseline (PIL full decode + torchvision, batch 1, 1 process, "
             f"{bthreads} torch threads)",
-            bn, f"{float(bwall):.1f}", f"{brate:.1f}", f"{float(bdec):.1f}",
-            f"{float(bmodel):.1f}", f"{float(bwrite):.1f}",
+            bn, f"{float(bwall):.1f}", f"{brate:.1f}", f"{bper_cpu:.1f}",
+            f"{2 * bper_cpu:.0f}", f"{float(bdec):.1f}", f"{float(bmodel):.1f}",
+            f"{float(bwrite):.1f}",
         ],
-        ["GPU (H100)", "", "", "not measured: no GPU lent to this task", "", "", ""],
+        ["GPU (H100)", "", "", "not measured: no GPU lent to this task", "", "", "", "", ""],
     ]  # fmt: skip
     body = (
         f"{len(files):,} JPEGs of 500x375 (Open Clip Art drawings flattened to RGB, the ingest "
         "benchmark's set), ingested, then pre-labelled from storage with EfficientNet-Lite0 on "
         "CPU: top-5, candidate scores through the WordNet closure, 1280-d float16 embeddings. "
+        f"The baseline runs on the first {min(N_BASELINE, len(files))} of them. "
         "Both paths store predictions and embeddings. Seconds per stage: for ours, decode runs in "
         "the DataLoader workers concurrently with the model, so 'decode' is the time the model "
         "waited for a batch. "
@@ -209,10 +218,26 @@ def run() -> tuple[str, str]:
         "parallel work: compare runs on a quiet machine). "
         f"Total bench time {time.perf_counter() - started:.0f} s.\n\n"
         + table(
-            ["pipeline", "images", "wall s", "images/s", "decode s", "model s", "write s"], rows_
+            [
+                "pipeline",
+                "images",
+                "wall s",
+                "images/s (wall)",
+                "images per CPU-s",
+                "2 idle cores, projected",
+                "decode s",
+                "model s",
+                "write s",
+            ],
+            rows_,
         )
-        + f"\n\nSpeed-up over the baseline: **{rate / brate:.1f}x**. Target: >= {TARGET:.0f} "
-        f"images/s on 2 cores: {'met' if rate >= TARGET else 'not met'} ({rate:.1f}). "
-        f"Process CPU seconds (ours, main process only): {cpu}."
+        + f"\n\nSpeed-up over the baseline: **{rate / brate:.1f}x** wall, "
+        f"**{per_cpu / bper_cpu:.1f}x** per CPU-second. Target >= {TARGET:.0f} images/s on "
+        f"2 cores: {'met' if rate >= TARGET else 'not met'} on this loaded machine "
+        f"({rate:.1f} wall); {'met' if 2 * per_cpu >= TARGET else 'not met'} as CPU work "
+        f"({per_cpu:.1f} images per CPU-second, x2 cores = {2 * per_cpu:.0f}/s if the cores "
+        "were ours; CPU-seconds include the DataLoader workers and the Django/PostgreSQL "
+        "client work, not the PostgreSQL server). CPU inference autocasts to bf16 on this CPU "
+        "(AVX512-BF16); the baseline runs fp32 as the textbook loop does."
     )
     return "Pre-labelling throughput (bench_prelabel)", body
