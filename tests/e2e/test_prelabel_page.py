@@ -55,3 +55,24 @@ def test_image_page_shows_top5_and_machine_scores(
         f"/curate/images/{image_for(photos['astronaut']).pk}/"
     )
     screenshot(page, "prelabel-grid-by-score")
+
+
+def test_models_page_and_synset_auto_reject_form(web_server, page) -> None:  # type: ignore[no-untyped-def]
+    from curation.models import AuditEvent, Synset
+    from curation.services.models import model_register_default
+
+    model_register_default()
+    make_user("cora", "curator")
+    login(page, web_server.url, "cora", "pw-cora")
+    page.goto(web_server.url + "/curate/models/")
+    row = page.locator("tr[data-model='efficientnet-lite0-imagenet1k']")
+    assert "active" in row.inner_text() and "1,000" in row.inner_text()
+    screenshot(page, "prelabel-models")
+    page.goto(f"{web_server.url}/curate/synsets/{DOMESTIC_CAT}/")
+    page.fill("#auto_reject_below", "0.02")
+    with page.expect_navigation():
+        page.click("section.auto-reject button[type=submit]")
+    assert "Auto-reject below 0.020" in page.content()
+    assert Synset.objects.get(wnid=DOMESTIC_CAT).auto_reject_below == 0.02
+    assert AuditEvent.objects.filter(action="synset.auto_reject").count() == 1
+    screenshot(page, "prelabel-synset-page")
