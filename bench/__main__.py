@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench.bench_dedup_scale",
     "bench.bench_export",
     "bench.bench_leakage",
+    "bench.bench_prelabel",
 ]
 
 

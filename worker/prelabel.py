@@ -44,8 +44,10 @@ def predict_images(
     from worker.ml.predictor import configure_threads, predictor_for
 
     predictor = predictor_for(model)
+    from worker.ml.loading import default_num_workers
+
     workers = loader_workers()
-    configure_threads(workers or 0)
+    configure_threads(default_num_workers() if workers is None else workers)
     loader = image_loader(
         items,
         resize=predictor.prep.resize,

@@ -43,6 +43,7 @@ class ModelArtifactViewSet(viewsets.ReadOnlyModelViewSet):
     """Registered pre-label models; `active` marks the one in use."""
 
     serializer_class = ModelArtifactSerializer
+    lookup_value_regex = r"[0-9]{1,18}"
     filter_backends: list[Any] = []
     pagination_class = None
 

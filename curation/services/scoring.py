@@ -175,4 +175,7 @@ def similarity_scores_refresh(
             p.synset_scores = {**p.synset_scores, **by_image[p.image_id]}
         Prediction.objects.bulk_update(preds, ["synset_scores"], batch_size=500)
     candidate_scores_write(scores=cand_scores)
-    return {"scored": len(cand_scores), "synsets": len(positives)}
+    from curation.services.auto_reject import candidates_auto_reject
+
+    rejected = candidates_auto_reject(candidate_ids=list(cand_scores))
+    return {"scored": len(cand_scores), "synsets": len(positives), "auto_rejected": rejected}

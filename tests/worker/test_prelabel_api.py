@@ -173,3 +173,19 @@ def test_pages_forbid_annotators(annotator) -> None:  # type: ignore[no-untyped-
         client.post(f"/curate/synsets/{DOG}/auto-reject/", {"auto_reject_below": "0.5"}).status_code
         == 403
     )
+
+
+def test_hostile_inputs_get_specific_errors(curator_api) -> None:  # type: ignore[no-untyped-def]
+    model_register_default()
+    assert curator_api.post("/api/v1/models/abc/activate/").status_code == 404
+    assert curator_api.post("/api/v1/models/999999/activate/").status_code == 404
+    for body in ({"model": "²"}, {"model": "x" * 5000}, {"synset": "' OR 1=1 --"}):
+        r = curator_api.post("/api/v1/prelabel/", body, format="json")
+        assert r.status_code == 400, (body, r.content)
+    r = curator_api.post("/api/v1/prelabel/", {"synset": "a\x00b"}, format="json")
+    assert r.status_code == 400
+    r = curator_api.put(f"/api/v1/synsets/{DOG}/auto-reject/", {}, format="json")
+    assert r.status_code == 400
+    r = curator_api.put("/api/v1/synsets/n99999999/auto-reject/", {"auto_reject_below": 0.1})
+    assert r.status_code == 404
+    assert Job.objects.count() == 0

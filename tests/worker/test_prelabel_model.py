@@ -120,3 +120,24 @@ def test_trained_checkpoint_model_scores_the_projects_synsets(tmp_path: Path, se
     )
     cand = Candidate.objects.get(image=cat)
     assert cand.machine_score == pytest.approx(pred.synset_scores[DOMESTIC_CAT], abs=1e-5)
+
+
+def test_prelabel_command_inline_prints_a_summary_and_is_idempotent(
+    tmp_path: Path, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from django.core.management import call_command
+
+    settings.DATA_ROOT = tmp_path / "data"
+    monkeypatch.setenv("PRELABEL_NUM_WORKERS", "0")
+    write_photos(tmp_path / "src")
+    ingest_folder(tmp_path / "src")
+    out = io.StringIO()
+    call_command("prelabel", "--inline", stdout=out, stderr=io.StringIO())
+    text = out.getvalue()
+    assert "succeeded" in text and "predicted 3" in text and "failed 0" in text, text
+    out = io.StringIO()
+    call_command("prelabel", "--inline", "--synset", DOMESTIC_CAT, stdout=out, stderr=io.StringIO())
+    assert "nothing to do" in out.getvalue()
+    assert Prediction.objects.count() == 3

@@ -55,7 +55,7 @@ def decode_for_model(data_or_file: Any, *, resize: int, size: int) -> np.ndarray
         im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
         left, top = (nw - size) // 2, (nh - size) // 2
         im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8)
+        return np.array(im, dtype=np.uint8)  # a writable copy for torch.from_numpy
 
 
 class StoredImages(Dataset):
