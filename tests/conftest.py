@@ -132,6 +132,7 @@ def child_env(**extra: str) -> dict[str, str]:
     """Environment for subprocesses that must see this test session's database and Redis."""
     db = settings.DATABASES["default"]
     env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for Playwright in this process only
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     if db["ENGINE"].endswith("postgresql"):
         env["DATABASE_URL"] = (

@@ -120,6 +120,8 @@ class ImageDetailSerializer(ImageSerializer):
         return image_predictions_api(obj)
 
     # --- duplicate detection (issue 4) ---
+    duplicate_group = serializers.SerializerMethodField()
+
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_duplicate_group(self, obj: Image) -> dict[str, Any] | None:
         """The image's duplicate group (id, kind, status, representative, members) or null."""
