@@ -8,6 +8,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -60,20 +61,26 @@ def recreate_db() -> None:
 
 
 def real_files() -> None:
-    """REAL_FILES small distinct JPEGs under MEDIA_ROOT/originals/bench/."""
+    """REAL_FILES distinct photo-like JPEGs (320x240, ~40 KB) under MEDIA_ROOT/originals/bench/."""
     import numpy as np
     from PIL import Image
 
     folder = WORK / "export-media" / "originals" / "bench"
-    if len(list(folder.glob("*.jpg"))) == REAL_FILES:
+    marker = folder / ".photo-v2"
+    if marker.exists() and len(list(folder.glob("*.jpg"))) == REAL_FILES:
         return
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:240, 0:320]
     for k in range(REAL_FILES):
-        arr = rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
+        base = np.stack([(np.sin(x / (7 + k % 13)) + 1) * 100, (np.cos(y / (5 + k % 11)) + 1) * 100,
+                         ((x + y) % (31 + k % 17)) * 6.0], axis=-1)  # fmt: skip
+        arr = np.clip(base + rng.normal(0, 14, size=base.shape), 0, 255).astype(np.uint8)
         out = io.BytesIO()
-        Image.fromarray(arr).save(out, "JPEG", quality=80)
+        Image.fromarray(arr).save(out, "JPEG", quality=85)
         (folder / f"{k}.jpg").write_bytes(out.getvalue())
+    marker.touch()
 
 
 def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
@@ -99,7 +106,7 @@ def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
                height, bytes, phash, exif_orientation, frames, status, problems, created_at)
                SELECT encode(sha256(i::text::bytea), 'hex'),
                       'originals/bench/' || (i %% {REAL_FILES}) || '.jpg', '', 'JPEG', 'RGB',
-                      64, 48, 2000, NULL, 1, 1, 'ok', '[]', now()
+                      320, 240, 40000, NULL, 1, 1, 'ok', '[]', now()
                FROM generate_series(1, %s) i""",
             (n,),
         )
