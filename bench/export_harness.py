@@ -39,8 +39,11 @@ def shell(code: str) -> tuple[dict, float]:
     """Run code in `manage.py shell`; it prints `RESULT <json>`; return (result, peak RSS MB)."""
     proc = subprocess.run(
         [python(), "manage.py", "shell", "-c", code],
-        cwd=ROOT, env=env(), capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench step failed:\n{proc.stdout}\n{proc.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -56,8 +59,9 @@ def recreate_db() -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {PG_DB}")
-    subprocess.run([python(), "manage.py", "migrate", "--noinput", "-v", "0"],
-                   cwd=ROOT, env=env(), check=True)  # fmt: skip
+    subprocess.run(
+        [python(), "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env(), check=True
+    )
 
 
 def real_files() -> None:
@@ -74,8 +78,14 @@ def real_files() -> None:
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:240, 0:320]
     for k in range(REAL_FILES):
-        base = np.stack([(np.sin(x / (7 + k % 13)) + 1) * 100, (np.cos(y / (5 + k % 11)) + 1) * 100,
-                         ((x + y) % (31 + k % 17)) * 6.0], axis=-1)  # fmt: skip
+        base = np.stack(
+            [
+                (np.sin(x / (7 + k % 13)) + 1) * 100,
+                (np.cos(y / (5 + k % 11)) + 1) * 100,
+                ((x + y) % (31 + k % 17)) * 6.0,
+            ],
+            axis=-1,
+        )
         arr = np.clip(base + rng.normal(0, 14, size=base.shape), 0, 255).astype(np.uint8)
         out = io.BytesIO()
         Image.fromarray(arr).save(out, "JPEG", quality=85)
@@ -90,8 +100,13 @@ def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
 
     started = time.perf_counter()
     with psycopg.connect(env()["DATABASE_URL"], autocommit=True) as conn:
-        for table in ("curation_duplicatemember", "curation_duplicategroup", "curation_candidate",
-                      "curation_image", "curation_synset"):  # fmt: skip
+        for table in (
+            "curation_duplicatemember",
+            "curation_duplicategroup",
+            "curation_candidate",
+            "curation_image",
+            "curation_synset",
+        ):
             conn.execute(f"TRUNCATE {table} RESTART IDENTITY CASCADE")
         conn.execute(
             """INSERT INTO curation_synset (wnid, name, lemmas, gloss, examples, lexname, depth,
@@ -130,7 +145,8 @@ def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
             """INSERT INTO curation_duplicatemember (group_id, image_id, kind, similarity)
                SELECT g.id, g.representative_id, 'near', 1.0 FROM curation_duplicategroup g
                UNION ALL
-               SELECT g.id, g.representative_id + %s, 'near', 0.95 FROM curation_duplicategroup g""",
+               SELECT g.id, g.representative_id + %s, 'near', 0.95
+               FROM curation_duplicategroup g""",
             (classes,),
         )
         conn.execute("ANALYZE")

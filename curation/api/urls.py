@@ -1,13 +1,13 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
+from curation.api.candidates import CandidateViewSet
 from curation.api.exports import (
     ExportDetailView,
     ExportDownloadView,
     ExportListView,
     ExportPreviewView,
 )
-from curation.api.candidates import CandidateViewSet
 from curation.api.images import ImageViewSet
 from curation.api.ingest import ImportAliasViewSet, ImportViewSet, SynsetQueriesView
 from curation.api.jobs import JobViewSet

@@ -23,16 +23,28 @@ HOSTILE = [
     ({"name": "x1", "config": {**GOOD, "synsets": ["n99999999"]}}, "synsets", "unknown synsets"),
     ({"name": "x2", "config": {**GOOD, "synsets": ["dog; DROP TABLE"]}}, "synsets", "not wnids"),
     ({"name": "x3", "config": {**GOOD, "val_per_class": -1}}, "val_per_class", "between 0"),
-    ({"name": "x4", "config": {**GOOD, "val_per_class": None, "val_fraction": 1.5}},
-     "val_fraction", "below 1"),
-    ({"name": "x5", "config": {**GOOD, "val_per_class": None, "val_fraction": 0.6,
-                                "test_fraction": 0.5}}, "test_fraction", "below 1"),
+    (
+        {"name": "x4", "config": {**GOOD, "val_per_class": None, "val_fraction": 1.5}},
+        "val_fraction",
+        "below 1",
+    ),
+    (
+        {
+            "name": "x5",
+            "config": {**GOOD, "val_per_class": None, "val_fraction": 0.6, "test_fraction": 0.5},
+        },
+        "test_fraction",
+        "below 1",
+    ),
     ({"name": "../etc", "config": GOOD}, "name", "lower-case"),
     ({"name": ".tmp-x", "config": GOOD}, "name", "lower-case"),
     ({"name": "a/b", "config": GOOD}, "name", "lower-case"),
     ({"name": "x6", "config": {**GOOD, "max_per_class": 10**12}}, "max_per_class", "between 1"),
-    ({"name": "x7", "config": {**GOOD, "min_per_class": 5, "max_per_class": 2}},
-     "max_per_class", "at least min_per_class"),
+    (
+        {"name": "x7", "config": {**GOOD, "min_per_class": 5, "max_per_class": 2}},
+        "max_per_class",
+        "at least min_per_class",
+    ),
     ({"name": "x8", "config": {**GOOD, "formats": ["zip"]}}, "formats", "unknown formats"),
     ({"name": "x9", "config": {**GOOD, "shard_max_bytes": 10}}, "shard_max_bytes", "between"),
     ({"name": "x10", "config": {"val_per_class": 2}}, "synsets", "choose synsets"),
@@ -43,7 +55,7 @@ HOSTILE = [
     ({"name": "preview", "config": GOOD}, "name", "reserved"),
     ({"name": "x15", "config": {**GOOD, "rollup": [DOG]}}, "rollup", "need a subtree"),
     ({"name": "x16", "config": {"subtree": DOG, "rollup": [CAT]}}, "rollup", "not under"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("payload", "field", "text"), HOSTILE)
@@ -61,17 +73,23 @@ def test_hostile_payloads_get_specific_400s_and_create_nothing(
 
 def test_name_taken_is_a_400(curator_api, planted: Planted) -> None:  # type: ignore[no-untyped-def]
     export_create(name="taken", config=GOOD, seed=0, inline=True)
-    response = curator_api.post("/api/v1/exports/", {"name": "taken", "config": GOOD}, format="json")
+    response = curator_api.post(
+        "/api/v1/exports/", {"name": "taken", "config": GOOD}, format="json"
+    )
     assert response.status_code == 400
     assert "taken" in response.json()["errors"]["name"]
     assert DatasetVersion.objects.count() == 1
 
 
 def test_api_create_preview_detail_and_downloads(curator_api, planted: Planted) -> None:  # type: ignore[no-untyped-def]
-    preview = curator_api.post("/api/v1/exports/preview/", {"config": GOOD, "seed": 1}, format="json")
+    preview = curator_api.post(
+        "/api/v1/exports/preview/", {"config": GOOD, "seed": 1}, format="json"
+    )
     assert preview.status_code == 200
     assert [c["wnid"] for c in preview.json()["classes"]] == sorted([DOG, CAT, BIRD])
-    created = curator_api.post("/api/v1/exports/", {"name": "api-v1", "config": GOOD}, format="json")
+    created = curator_api.post(
+        "/api/v1/exports/", {"name": "api-v1", "config": GOOD}, format="json"
+    )
     assert created.status_code == 202
     body = created.json()
     assert body["status"] == "queued" and body["job"]["kind"] == "export"
@@ -83,7 +101,9 @@ def test_api_create_preview_detail_and_downloads(curator_api, planted: Planted) 
     assert {v["name"] for v in listed} == {"api-v1", "api-v2"}
     jsonl = curator_api.get("/api/v1/exports/api-v2/download/manifest.jsonl")
     assert jsonl.status_code == 200
-    assert b"".join(jsonl.streaming_content) == (Path(detail["path"]) / "manifest.jsonl").read_bytes()
+    assert (
+        b"".join(jsonl.streaming_content) == (Path(detail["path"]) / "manifest.jsonl").read_bytes()
+    )
     for name in ("manifest.csv", "synsets.txt", "dataset.json"):
         assert curator_api.get(f"/api/v1/exports/api-v2/download/{name}").status_code == 200
     for bad in ("../../etc/passwd", "..%2F..%2Fsettings.py", "imagefolder", "nope.txt"):
@@ -101,15 +121,30 @@ def test_api_create_preview_detail_and_downloads(curator_api, planted: Planted) 
 
 def test_annotators_get_403_everywhere(annotator_api, annotator, planted: Planted) -> None:  # type: ignore[no-untyped-def]
     export_create(name="secret", config=GOOD, seed=0, inline=True)
-    for url in ("/api/v1/exports/", "/api/v1/exports/secret/",
-                "/api/v1/exports/secret/download/manifest.jsonl"):  # fmt: skip
+    for url in (
+        "/api/v1/exports/",
+        "/api/v1/exports/secret/",
+        "/api/v1/exports/secret/download/manifest.jsonl",
+    ):
         assert annotator_api.get(url).status_code == 403, url
-    assert annotator_api.post("/api/v1/exports/", {"name": "n", "config": GOOD}, format="json").status_code == 403
-    assert annotator_api.post("/api/v1/exports/preview/", {"config": GOOD}, format="json").status_code == 403
+    assert (
+        annotator_api.post(
+            "/api/v1/exports/", {"name": "n", "config": GOOD}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        annotator_api.post("/api/v1/exports/preview/", {"config": GOOD}, format="json").status_code
+        == 403
+    )
     client = Client()
     client.force_login(annotator)
-    for url in ("/curate/exports/", "/curate/exports/new", "/curate/exports/secret/",
-                "/curate/exports/secret/download/tar"):  # fmt: skip
+    for url in (
+        "/curate/exports/",
+        "/curate/exports/new",
+        "/curate/exports/secret/",
+        "/curate/exports/secret/download/tar",
+    ):
         assert client.get(url).status_code == 403, url
     assert client.post("/curate/exports/preview/", {"synsets": DOG}).status_code == 403
     assert client.post("/curate/exports/new", {"name": "n", "synsets": DOG}).status_code == 403
@@ -121,11 +156,20 @@ def test_pages_form_preview_and_version_page(curator, planted: Planted) -> None:
     client.force_login(curator)
     assert client.get("/curate/exports/").status_code == 200
     assert b"Preview" in client.get("/curate/exports/new").content
-    form = {"name": "page-v1", "seed": "2", "source": "synsets", "synsets": f"{DOG} {CAT}",
-            "split_scheme": "per_class", "val_per_class": "2", "min_per_class": "1",
-            "formats": ["imagefolder", "webdataset"], "shard_max_mb": "1",
-            "duplicates": "representative", "multiclass": "exclude",
-            "imagefolder_mode": "hardlink"}  # fmt: skip
+    form = {
+        "name": "page-v1",
+        "seed": "2",
+        "source": "synsets",
+        "synsets": f"{DOG} {CAT}",
+        "split_scheme": "per_class",
+        "val_per_class": "2",
+        "min_per_class": "1",
+        "formats": ["imagefolder", "webdataset"],
+        "shard_max_mb": "1",
+        "duplicates": "representative",
+        "multiclass": "exclude",
+        "imagefolder_mode": "hardlink",
+    }
     preview = client.post("/curate/exports/preview/", form)
     assert preview.status_code == 200 and preview.json()["totals"]["val"] == 4
     bad = client.post("/curate/exports/preview/", {**form, "val_per_class": "-4"})

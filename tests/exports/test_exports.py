@@ -105,7 +105,9 @@ def test_export_is_leak_free_counts_right_and_every_format_is_readable(planted: 
     assert seen == {r["sha256"]: r["wnid"] for r in rows}
     # dataset.json checksums every non-image file; verify passes.
     assert set(meta["files"]) >= {"manifest.jsonl", "manifest.csv", "synsets.txt"}
-    assert meta["files"]["manifest.jsonl"] == sha(root / "manifest.jsonl") == version.manifest_sha256
+    assert (
+        meta["files"]["manifest.jsonl"] == sha(root / "manifest.jsonl") == version.manifest_sha256
+    )
     assert export_verify(version=version)["ok"]
     assert meta["provenance"]["accepted_by_method"] == {"consensus": 3 * PER_CLASS + 4}
     assert AuditEvent.objects.filter(action="export.create", target_id=str(version.pk)).exists()
@@ -123,8 +125,15 @@ def test_same_config_and_inputs_give_byte_identical_manifests(planted: Planted) 
 
 
 def test_keep_all_duplicates_land_in_one_split_and_multiclass_kept_once(planted: Planted) -> None:
-    cfg = {**CONFIG, "duplicates": "keep_all", "multiclass": "keep_once", "val_fraction": 0.3,
-           "val_per_class": None, "test_per_class": None, "test_fraction": 0.2}  # fmt: skip
+    cfg = {
+        **CONFIG,
+        "duplicates": "keep_all",
+        "multiclass": "keep_once",
+        "val_fraction": 0.3,
+        "val_per_class": None,
+        "test_per_class": None,
+        "test_fraction": 0.2,
+    }
     version = export_create(name="all", config=cfg, seed=3, inline=True)
     assert version.status == "ready", version.error
     rows = manifest(version)
@@ -138,8 +147,14 @@ def test_keep_all_duplicates_land_in_one_split_and_multiclass_kept_once(planted:
 
 def test_copy_mode_subtree_rollup_and_min_per_class(planted: Planted) -> None:
     # carnivore.n.01 subtree rolled up to dog and cat; bird is outside; min drops nothing here.
-    cfg = {"subtree": "n02075296", "rollup": [DOG, CAT], "val_per_class": 2,
-           "formats": ["imagefolder"], "imagefolder_mode": "copy", "min_per_class": 5}  # fmt: skip
+    cfg = {
+        "subtree": "n02075296",
+        "rollup": [DOG, CAT],
+        "val_per_class": 2,
+        "formats": ["imagefolder"],
+        "imagefolder_mode": "copy",
+        "min_per_class": 5,
+    }
     version = export_create(name="carnivores", config=cfg, seed=1, inline=True)
     assert version.status == "ready", version.error
     assert sorted(version.counts) == [DOG, CAT]
@@ -181,8 +196,21 @@ def test_verify_export_reports_tampered_missing_and_extra_files(planted: Planted
 
 def test_export_command_prints_the_directory_and_a_summary(planted: Planted) -> None:
     out = io.StringIO()
-    call_command("export", "cmd-v1", "--synsets", DOG, CAT, "--val-per-class", "2",
-                 "--format", "imagefolder", "--seed", "4", "--inline", stdout=out)  # fmt: skip
+    call_command(
+        "export",
+        "cmd-v1",
+        "--synsets",
+        DOG,
+        CAT,
+        "--val-per-class",
+        "2",
+        "--format",
+        "imagefolder",
+        "--seed",
+        "4",
+        "--inline",
+        stdout=out,
+    )
     lines = out.getvalue().splitlines()
     version = DatasetVersion.objects.get(name="cmd-v1")
     assert lines[0] == version.path and (Path(lines[0]) / "dataset.json").is_file()

@@ -209,11 +209,15 @@ class ExportHandler:
             "files": files,
             "manifest_sha256": files["manifest.jsonl"],
             "selection": sel.report,
-            "write": {"hardlinks": stats.hardlinks, "copies": stats.copies,
-                      "shards": len(stats.shards), "shard_bytes": stats.bytes},
+            "write": {
+                "hardlinks": stats.hardlinks,
+                "copies": stats.copies,
+                "shards": len(stats.shards),
+                "shard_bytes": stats.bytes,
+            },
             "provenance": _provenance(version),
             "created_at": timezone.now().isoformat(),
-        }  # fmt: skip
+        }
         del sel
         progress(0, message="verifying (re-hashing) the written files")
         write_json(tmp / "dataset.json", meta)

@@ -21,10 +21,17 @@ def _field(value: bytes, size: int) -> bytes:
 
 
 class FastTarStream:
-    """A write-only tar stream with tarfile's `addfile` and `close`, and no member list in memory."""
+    """A write-only tar stream with tarfile's `addfile` and `close`; keeps no member list."""
 
-    def __init__(self, fileobj: IO[bytes], *, mtime: int = 0, mode: int = 0o444,
-                 user: str = "bigdata", group: str = "bigdata") -> None:  # fmt: skip
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        *,
+        mtime: int = 0,
+        mode: int = 0o444,
+        user: str = "bigdata",
+        group: str = "bigdata",
+    ) -> None:
         self.fileobj = fileobj
         self.offset = 0
         self.head = b"%07o\0" % mode + b"0000000\0" + b"0000000\0"  # mode uid gid

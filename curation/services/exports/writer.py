@@ -175,14 +175,23 @@ def write_files(
                             "__key__": sha,
                             ext: data,
                             "cls": b"%d" % cls,
-                            "json": json.dumps({"wnid": wnid, "class_index": cls, "sha256": sha,
-                                                "width": width, "height": height}).encode(),
+                            "json": json.dumps(
+                                {
+                                    "wnid": wnid,
+                                    "class_index": cls,
+                                    "sha256": sha,
+                                    "width": width,
+                                    "height": height,
+                                }
+                            ).encode(),
                         },
                         len(data),
-                    )  # fmt: skip
-                path = rel if folder else (
-                    f"webdataset/{split}#{sha}.{ext}" if shards else f"storage:{key}"
-                )  # fmt: skip
+                    )
+                path = (
+                    rel
+                    if folder
+                    else (f"webdataset/{split}#{sha}.{ext}" if shards else f"storage:{key}")
+                )
                 record = {
                     "path": path,
                     "wnid": wnid,
