@@ -133,13 +133,15 @@ def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
                FROM generate_series(1, %s) i""",
             (classes, n),
         )
-        # Duplicate pairs (i, i + classes): same class, would land in different splits at random.
+        # Duplicate pairs (i, i + classes): same class, would land in different splits at random;
+        # representatives in even blocks of `classes` ids, partners in odd ones (never shared).
         conn.execute(
             """INSERT INTO curation_duplicategroup (kind, status, representative_id, size,
                crosses_synsets, created_at, updated_at)
                SELECT 'near', 'proposed', i, 2, false, now(), now()
-               FROM generate_series(1, %s - %s, %s) i""",
-            (n, classes, groups_every),
+               FROM generate_series(1, %s - %s, %s) i
+               WHERE ((i - 1) / %s) %% 2 = 0""",
+            (n, classes, groups_every, classes),
         )
         conn.execute(
             """INSERT INTO curation_duplicatemember (group_id, image_id, kind, similarity)

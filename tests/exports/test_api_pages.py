@@ -189,3 +189,12 @@ def test_pages_form_preview_and_version_page(curator, planted: Planted) -> None:
     assert "/curate/exports/page-v2/download/tar" in html and "manifest.jsonl" in html
     assert client.get("/curate/exports/page-v2/download/synsets.txt").status_code == 200
     assert client.get("/curate/exports/nope/").status_code == 404
+
+
+def test_openapi_schema_documents_the_export_endpoints(curator_api) -> None:  # type: ignore[no-untyped-def]
+    response = curator_api.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.content.decode()
+    for path in ("/api/v1/exports", "/api/v1/exports/preview", "/api/v1/exports/{name}/",
+                 "/api/v1/exports/{name}/download/{file}"):  # fmt: skip
+        assert path in schema, path

@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 
 from curation.models import AuditEvent, DatasetVersion, Image
 from curation.services.exports import export_create, export_preview, export_verify
+from curation.services.exports.writer import exports_root
 from tests.exports.conftest import BIRD, CAT, DOG, PER_CLASS, Planted
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +95,7 @@ def test_export_is_leak_free_counts_right_and_every_format_is_readable(planted: 
     import webdataset as wds
 
     shards = sorted((root / "webdataset").glob("*.tar"))
+    assert all(s.stat().st_size <= CONFIG.get("shard_max_bytes", 256 << 20) for s in shards)
     assert shards and all(s.name.split("-")[0] in ("train", "val", "test") for s in shards)
     seen = {}
     for sample in wds.WebDataset([str(s) for s in shards], shardshuffle=False):
@@ -114,12 +116,15 @@ def test_export_is_leak_free_counts_right_and_every_format_is_readable(planted: 
 
 
 def test_same_config_and_inputs_give_byte_identical_manifests(planted: Planted) -> None:
+    stale = exports_root() / ".tmp-ghost-0123abcd"  # a dead export's leftovers
+    (stale / "imagefolder").mkdir(parents=True)
     a = export_create(name="a", config=CONFIG, seed=11, inline=True)
     b = export_create(name="b", config=CONFIG, seed=11, inline=True)
     c = export_create(name="c", config=CONFIG, seed=12, inline=True)
     for f in ("manifest.jsonl", "manifest.csv", "synsets.txt"):
         assert (Path(a.path) / f).read_bytes() == (Path(b.path) / f).read_bytes()
     assert a.manifest_sha256 == b.manifest_sha256 != c.manifest_sha256
+    assert not stale.exists()  # swept by the next export
     # The split depends on sha256 order and the seed only: same counts, other members.
     assert a.counts == c.counts
 
