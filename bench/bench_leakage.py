@@ -51,12 +51,25 @@ def run() -> tuple[str, str]:
     populate(N, classes, groups_every=20)
     r, _ = shell(CODE.format(synsets=[f"n9{c:07d}" for c in range(1, classes + 1)]))
     rows = [
-        ["naive: seeded random 10% val per image", f"{r['naive_images']:,}", "", f"**{r['naive']}**"],
-        ["ours, duplicates = representative (default)", f"{r['representative_images']:,}",
-         f"{r['representative_val']:,}", f"**{r['representative']}**"],
-        ["ours, duplicates = keep_all (group-aware)", f"{r['keep_all_images']:,}",
-         f"{r['keep_all_val']:,}", f"**{r['keep_all']}**"],
-    ]  # fmt: skip
+        [
+            "naive: seeded random 10% val per image",
+            f"{r['naive_images']:,}",
+            "",
+            f"**{r['naive']}**",
+        ],
+        [
+            "ours, duplicates = representative (default)",
+            f"{r['representative_images']:,}",
+            f"{r['representative_val']:,}",
+            f"**{r['representative']}**",
+        ],
+        [
+            "ours, duplicates = keep_all (group-aware)",
+            f"{r['keep_all_images']:,}",
+            f"{r['keep_all_val']:,}",
+            f"**{r['keep_all']}**",
+        ],
+    ]
     body = (
         f"Planted set: {N:,} accepted images in {classes} classes with {r['groups']:,} planted "
         f"duplicate groups ({r['grouped_images']:,} images: pairs in one class). Pairs of "

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -38,8 +39,11 @@ def shell(code: str) -> tuple[dict, float]:
     """Run code in `manage.py shell`; it prints `RESULT <json>`; return (result, peak RSS MB)."""
     proc = subprocess.run(
         [python(), "manage.py", "shell", "-c", code],
-        cwd=ROOT, env=env(), capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench step failed:\n{proc.stdout}\n{proc.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -55,25 +59,38 @@ def recreate_db() -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {PG_DB}")
-    subprocess.run([python(), "manage.py", "migrate", "--noinput", "-v", "0"],
-                   cwd=ROOT, env=env(), check=True)  # fmt: skip
+    subprocess.run(
+        [python(), "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env(), check=True
+    )
 
 
 def real_files() -> None:
-    """REAL_FILES small distinct JPEGs under MEDIA_ROOT/originals/bench/."""
+    """REAL_FILES distinct photo-like JPEGs (320x240, ~40 KB) under MEDIA_ROOT/originals/bench/."""
     import numpy as np
     from PIL import Image
 
     folder = WORK / "export-media" / "originals" / "bench"
-    if len(list(folder.glob("*.jpg"))) == REAL_FILES:
+    marker = folder / ".photo-v2"
+    if marker.exists() and len(list(folder.glob("*.jpg"))) == REAL_FILES:
         return
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:240, 0:320]
     for k in range(REAL_FILES):
-        arr = rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
+        base = np.stack(
+            [
+                (np.sin(x / (7 + k % 13)) + 1) * 100,
+                (np.cos(y / (5 + k % 11)) + 1) * 100,
+                ((x + y) % (31 + k % 17)) * 6.0,
+            ],
+            axis=-1,
+        )
+        arr = np.clip(base + rng.normal(0, 14, size=base.shape), 0, 255).astype(np.uint8)
         out = io.BytesIO()
-        Image.fromarray(arr).save(out, "JPEG", quality=80)
+        Image.fromarray(arr).save(out, "JPEG", quality=85)
         (folder / f"{k}.jpg").write_bytes(out.getvalue())
+    marker.touch()
 
 
 def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
@@ -83,8 +100,13 @@ def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
 
     started = time.perf_counter()
     with psycopg.connect(env()["DATABASE_URL"], autocommit=True) as conn:
-        for table in ("curation_duplicatemember", "curation_duplicategroup", "curation_candidate",
-                      "curation_image", "curation_synset"):  # fmt: skip
+        for table in (
+            "curation_duplicatemember",
+            "curation_duplicategroup",
+            "curation_candidate",
+            "curation_image",
+            "curation_synset",
+        ):
             conn.execute(f"TRUNCATE {table} RESTART IDENTITY CASCADE")
         conn.execute(
             """INSERT INTO curation_synset (wnid, name, lemmas, gloss, examples, lexname, depth,
@@ -99,7 +121,7 @@ def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
                height, bytes, phash, exif_orientation, frames, status, problems, created_at)
                SELECT encode(sha256(i::text::bytea), 'hex'),
                       'originals/bench/' || (i %% {REAL_FILES}) || '.jpg', '', 'JPEG', 'RGB',
-                      64, 48, 2000, NULL, 1, 1, 'ok', '[]', now()
+                      320, 240, 40000, NULL, 1, 1, 'ok', '[]', now()
                FROM generate_series(1, %s) i""",
             (n,),
         )
@@ -111,19 +133,22 @@ def populate(n: int, classes: int, *, groups_every: int = 100) -> float:
                FROM generate_series(1, %s) i""",
             (classes, n),
         )
-        # Duplicate pairs (i, i + classes): same class, would land in different splits at random.
+        # Duplicate pairs (i, i + classes): same class, would land in different splits at random;
+        # representatives in even blocks of `classes` ids, partners in odd ones (never shared).
         conn.execute(
             """INSERT INTO curation_duplicategroup (kind, status, representative_id, size,
                crosses_synsets, created_at, updated_at)
                SELECT 'near', 'proposed', i, 2, false, now(), now()
-               FROM generate_series(1, %s - %s, %s) i""",
-            (n, classes, groups_every),
+               FROM generate_series(1, %s - %s, %s) i
+               WHERE ((i - 1) / %s) %% 2 = 0""",
+            (n, classes, groups_every, classes),
         )
         conn.execute(
             """INSERT INTO curation_duplicatemember (group_id, image_id, kind, similarity)
                SELECT g.id, g.representative_id, 'near', 1.0 FROM curation_duplicategroup g
                UNION ALL
-               SELECT g.id, g.representative_id + %s, 'near', 0.95 FROM curation_duplicategroup g""",
+               SELECT g.id, g.representative_id + %s, 'near', 0.95
+               FROM curation_duplicategroup g""",
             (classes,),
         )
         conn.execute("ANALYZE")

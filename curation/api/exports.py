@@ -31,10 +31,25 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = [
-            "id", "name", "status", "config", "seed", "path", "counts", "leakage",
-            "manifest_sha256", "num_classes", "num_images", "error", "job", "created_by",
-            "created_at", "finished_at", "url", "downloads",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "status",
+            "config",
+            "seed",
+            "path",
+            "counts",
+            "leakage",
+            "manifest_sha256",
+            "num_classes",
+            "num_images",
+            "error",
+            "job",
+            "created_by",
+            "created_at",
+            "finished_at",
+            "url",
+            "downloads",
+        ]
 
     def get_url(self, obj: DatasetVersion) -> str:
         return f"/curate/exports/{obj.name}/"

@@ -90,6 +90,13 @@ def chart_rows(counts: dict[str, dict[str, int]], limit: int = 200) -> dict[str,
             if n:
                 segs.append({"split": split, "n": n, "x": round(x, 1), "w": round(width, 1)})
             x += width
-        rows.append({"wnid": wnid, "y": i * 22, "segs": segs, "total": sum(row.values()),
-                     "end": round(x, 1)})  # fmt: skip
+        rows.append(
+            {
+                "wnid": wnid,
+                "y": i * 22,
+                "segs": segs,
+                "total": sum(row.values()),
+                "end": round(x, 1),
+            }
+        )
     return {"rows": rows, "height": len(rows) * 22 + 4, "more": max(0, len(counts) - limit)}

@@ -80,9 +80,15 @@ def export_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def export_new(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {"source": "synsets", "split_scheme": "per_class", "seed": "0",
-                              "val_per_class": "50", "min_per_class": "1",
-                              "formats": ["imagefolder", "jsonl"], **DEFAULTS}  # fmt: skip
+    values: dict[str, Any] = {
+        "source": "synsets",
+        "split_scheme": "per_class",
+        "seed": "0",
+        "val_per_class": "50",
+        "min_per_class": "1",
+        "formats": ["imagefolder", "jsonl"],
+        **DEFAULTS,
+    }
     if request.method == "POST":
         name, config, seed = form_config(request.POST)
         try:

@@ -37,7 +37,7 @@ def sha_of(data: bytes) -> str:
 
 
 def build_fixture(folder: Path) -> Planted:
-    """Ingest real images (one folder per wnid), accept them, plant groups and cross-class images."""
+    """Ingest real images (a folder per wnid), accept them, plant groups and cross-class images."""
     seed = 1000
     by_class: dict[str, list[str]] = {}
     for wnid in (DOG, CAT, BIRD):

@@ -23,16 +23,28 @@ HOSTILE = [
     ({"name": "x1", "config": {**GOOD, "synsets": ["n99999999"]}}, "synsets", "unknown synsets"),
     ({"name": "x2", "config": {**GOOD, "synsets": ["dog; DROP TABLE"]}}, "synsets", "not wnids"),
     ({"name": "x3", "config": {**GOOD, "val_per_class": -1}}, "val_per_class", "between 0"),
-    ({"name": "x4", "config": {**GOOD, "val_per_class": None, "val_fraction": 1.5}},
-     "val_fraction", "below 1"),
-    ({"name": "x5", "config": {**GOOD, "val_per_class": None, "val_fraction": 0.6,
-                                "test_fraction": 0.5}}, "test_fraction", "below 1"),
+    (
+        {"name": "x4", "config": {**GOOD, "val_per_class": None, "val_fraction": 1.5}},
+        "val_fraction",
+        "below 1",
+    ),
+    (
+        {
+            "name": "x5",
+            "config": {**GOOD, "val_per_class": None, "val_fraction": 0.6, "test_fraction": 0.5},
+        },
+        "test_fraction",
+        "below 1",
+    ),
     ({"name": "../etc", "config": GOOD}, "name", "lower-case"),
     ({"name": ".tmp-x", "config": GOOD}, "name", "lower-case"),
     ({"name": "a/b", "config": GOOD}, "name", "lower-case"),
     ({"name": "x6", "config": {**GOOD, "max_per_class": 10**12}}, "max_per_class", "between 1"),
-    ({"name": "x7", "config": {**GOOD, "min_per_class": 5, "max_per_class": 2}},
-     "max_per_class", "at least min_per_class"),
+    (
+        {"name": "x7", "config": {**GOOD, "min_per_class": 5, "max_per_class": 2}},
+        "max_per_class",
+        "at least min_per_class",
+    ),
     ({"name": "x8", "config": {**GOOD, "formats": ["zip"]}}, "formats", "unknown formats"),
     ({"name": "x9", "config": {**GOOD, "shard_max_bytes": 10}}, "shard_max_bytes", "between"),
     ({"name": "x10", "config": {"val_per_class": 2}}, "synsets", "choose synsets"),
@@ -43,7 +55,7 @@ HOSTILE = [
     ({"name": "preview", "config": GOOD}, "name", "reserved"),
     ({"name": "x15", "config": {**GOOD, "rollup": [DOG]}}, "rollup", "need a subtree"),
     ({"name": "x16", "config": {"subtree": DOG, "rollup": [CAT]}}, "rollup", "not under"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("payload", "field", "text"), HOSTILE)
@@ -109,8 +121,11 @@ def test_api_create_preview_detail_and_downloads(curator_api, planted: Planted) 
 
 def test_annotators_get_403_everywhere(annotator_api, annotator, planted: Planted) -> None:  # type: ignore[no-untyped-def]
     export_create(name="secret", config=GOOD, seed=0, inline=True)
-    for url in ("/api/v1/exports/", "/api/v1/exports/secret/",
-                "/api/v1/exports/secret/download/manifest.jsonl"):  # fmt: skip
+    for url in (
+        "/api/v1/exports/",
+        "/api/v1/exports/secret/",
+        "/api/v1/exports/secret/download/manifest.jsonl",
+    ):
         assert annotator_api.get(url).status_code == 403, url
     assert (
         annotator_api.post(
@@ -124,8 +139,12 @@ def test_annotators_get_403_everywhere(annotator_api, annotator, planted: Plante
     )
     client = Client()
     client.force_login(annotator)
-    for url in ("/curate/exports/", "/curate/exports/new", "/curate/exports/secret/",
-                "/curate/exports/secret/download/tar"):  # fmt: skip
+    for url in (
+        "/curate/exports/",
+        "/curate/exports/new",
+        "/curate/exports/secret/",
+        "/curate/exports/secret/download/tar",
+    ):
         assert client.get(url).status_code == 403, url
     assert client.post("/curate/exports/preview/", {"synsets": DOG}).status_code == 403
     assert client.post("/curate/exports/new", {"name": "n", "synsets": DOG}).status_code == 403
@@ -137,11 +156,20 @@ def test_pages_form_preview_and_version_page(curator, planted: Planted) -> None:
     client.force_login(curator)
     assert client.get("/curate/exports/").status_code == 200
     assert b"Preview" in client.get("/curate/exports/new").content
-    form = {"name": "page-v1", "seed": "2", "source": "synsets", "synsets": f"{DOG} {CAT}",
-            "split_scheme": "per_class", "val_per_class": "2", "min_per_class": "1",
-            "formats": ["imagefolder", "webdataset"], "shard_max_mb": "1",
-            "duplicates": "representative", "multiclass": "exclude",
-            "imagefolder_mode": "hardlink"}  # fmt: skip
+    form = {
+        "name": "page-v1",
+        "seed": "2",
+        "source": "synsets",
+        "synsets": f"{DOG} {CAT}",
+        "split_scheme": "per_class",
+        "val_per_class": "2",
+        "min_per_class": "1",
+        "formats": ["imagefolder", "webdataset"],
+        "shard_max_mb": "1",
+        "duplicates": "representative",
+        "multiclass": "exclude",
+        "imagefolder_mode": "hardlink",
+    }
     preview = client.post("/curate/exports/preview/", form)
     assert preview.status_code == 200 and preview.json()["totals"]["val"] == 4
     bad = client.post("/curate/exports/preview/", {**form, "val_per_class": "-4"})
@@ -161,3 +189,12 @@ def test_pages_form_preview_and_version_page(curator, planted: Planted) -> None:
     assert "/curate/exports/page-v2/download/tar" in html and "manifest.jsonl" in html
     assert client.get("/curate/exports/page-v2/download/synsets.txt").status_code == 200
     assert client.get("/curate/exports/nope/").status_code == 404
+
+
+def test_openapi_schema_documents_the_export_endpoints(curator_api) -> None:  # type: ignore[no-untyped-def]
+    response = curator_api.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.content.decode()
+    for path in ("/api/v1/exports", "/api/v1/exports/preview", "/api/v1/exports/{name}/",
+                 "/api/v1/exports/{name}/download/{file}"):  # fmt: skip
+        assert path in schema, path

@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 
 from curation.models import AuditEvent, DatasetVersion, Image
 from curation.services.exports import export_create, export_preview, export_verify
+from curation.services.exports.writer import exports_root
 from tests.exports.conftest import BIRD, CAT, DOG, PER_CLASS, Planted
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +95,7 @@ def test_export_is_leak_free_counts_right_and_every_format_is_readable(planted: 
     import webdataset as wds
 
     shards = sorted((root / "webdataset").glob("*.tar"))
+    assert all(s.stat().st_size <= CONFIG.get("shard_max_bytes", 256 << 20) for s in shards)
     assert shards and all(s.name.split("-")[0] in ("train", "val", "test") for s in shards)
     seen = {}
     for sample in wds.WebDataset([str(s) for s in shards], shardshuffle=False):
@@ -114,19 +116,29 @@ def test_export_is_leak_free_counts_right_and_every_format_is_readable(planted: 
 
 
 def test_same_config_and_inputs_give_byte_identical_manifests(planted: Planted) -> None:
+    stale = exports_root() / ".tmp-ghost-0123abcd"  # a dead export's leftovers
+    (stale / "imagefolder").mkdir(parents=True)
     a = export_create(name="a", config=CONFIG, seed=11, inline=True)
     b = export_create(name="b", config=CONFIG, seed=11, inline=True)
     c = export_create(name="c", config=CONFIG, seed=12, inline=True)
     for f in ("manifest.jsonl", "manifest.csv", "synsets.txt"):
         assert (Path(a.path) / f).read_bytes() == (Path(b.path) / f).read_bytes()
     assert a.manifest_sha256 == b.manifest_sha256 != c.manifest_sha256
+    assert not stale.exists()  # swept by the next export
     # The split depends on sha256 order and the seed only: same counts, other members.
     assert a.counts == c.counts
 
 
 def test_keep_all_duplicates_land_in_one_split_and_multiclass_kept_once(planted: Planted) -> None:
-    cfg = {**CONFIG, "duplicates": "keep_all", "multiclass": "keep_once", "val_fraction": 0.3,
-           "val_per_class": None, "test_per_class": None, "test_fraction": 0.2}  # fmt: skip
+    cfg = {
+        **CONFIG,
+        "duplicates": "keep_all",
+        "multiclass": "keep_once",
+        "val_fraction": 0.3,
+        "val_per_class": None,
+        "test_per_class": None,
+        "test_fraction": 0.2,
+    }
     version = export_create(name="all", config=cfg, seed=3, inline=True)
     assert version.status == "ready", version.error
     rows = manifest(version)
@@ -140,8 +152,14 @@ def test_keep_all_duplicates_land_in_one_split_and_multiclass_kept_once(planted:
 
 def test_copy_mode_subtree_rollup_and_min_per_class(planted: Planted) -> None:
     # carnivore.n.01 subtree rolled up to dog and cat; bird is outside; min drops nothing here.
-    cfg = {"subtree": "n02075296", "rollup": [DOG, CAT], "val_per_class": 2,
-           "formats": ["imagefolder"], "imagefolder_mode": "copy", "min_per_class": 5}  # fmt: skip
+    cfg = {
+        "subtree": "n02075296",
+        "rollup": [DOG, CAT],
+        "val_per_class": 2,
+        "formats": ["imagefolder"],
+        "imagefolder_mode": "copy",
+        "min_per_class": 5,
+    }
     version = export_create(name="carnivores", config=cfg, seed=1, inline=True)
     assert version.status == "ready", version.error
     assert sorted(version.counts) == [DOG, CAT]
@@ -183,8 +201,21 @@ def test_verify_export_reports_tampered_missing_and_extra_files(planted: Planted
 
 def test_export_command_prints_the_directory_and_a_summary(planted: Planted) -> None:
     out = io.StringIO()
-    call_command("export", "cmd-v1", "--synsets", DOG, CAT, "--val-per-class", "2",
-                 "--format", "imagefolder", "--seed", "4", "--inline", stdout=out)  # fmt: skip
+    call_command(
+        "export",
+        "cmd-v1",
+        "--synsets",
+        DOG,
+        CAT,
+        "--val-per-class",
+        "2",
+        "--format",
+        "imagefolder",
+        "--seed",
+        "4",
+        "--inline",
+        stdout=out,
+    )
     lines = out.getvalue().splitlines()
     version = DatasetVersion.objects.get(name="cmd-v1")
     assert lines[0] == version.path and (Path(lines[0]) / "dataset.json").is_file()

@@ -25,8 +25,11 @@ CONFIG = {"synsets": [DOG, CAT, BIRD], "val_per_class": 3, "formats": ["imagefol
 def tiny_export_root(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
     root = tmp_path / "data" / "exports"
     root.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     try:
@@ -40,9 +43,11 @@ def test_disk_full_fails_clearly_and_corrupts_nothing(
     planted: Planted, tiny_export_root: Path
 ) -> None:
     small = export_create(
-        name="small", config={"synsets": [CAT], "val_per_class": 1, "formats": ["jsonl"]},
-        seed=0, inline=True,
-    )  # fmt: skip
+        name="small",
+        config={"synsets": [CAT], "val_per_class": 1, "formats": ["jsonl"]},
+        seed=0,
+        inline=True,
+    )
     assert small.status == "ready", small.error
     before = {p: p.read_bytes() for p in Path(small.path).rglob("*") if p.is_file()}
     big = export_create(

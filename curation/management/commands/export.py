@@ -21,28 +21,47 @@ class Command(BaseCommand):
         parser.add_argument("name", help="version name: lower-case letters, digits, - and _")
         parser.add_argument("--synsets", nargs="+", default=[], metavar="WNID")
         parser.add_argument("--subtree", metavar="WNID", help="every leaf class under this root")
-        parser.add_argument("--rollup", nargs="+", default=[], metavar="WNID",
-                            help="with --subtree: roll images up to these ancestors (classes)")  # fmt: skip
-        parser.add_argument("--include-hyponyms", action="store_true",
-                            help="with --synsets: a class also takes its hyponyms' images")  # fmt: skip
+        parser.add_argument(
+            "--rollup",
+            nargs="+",
+            default=[],
+            metavar="WNID",
+            help="with --subtree: roll images up to these ancestors (classes)",
+        )
+        parser.add_argument(
+            "--include-hyponyms",
+            action="store_true",
+            help="with --synsets: a class also takes its hyponyms' images",
+        )
         split = parser.add_mutually_exclusive_group()
         split.add_argument("--val-per-class", type=int, help="fixed N val per class (default 50)")
         split.add_argument("--val-fraction", type=float)
         test = parser.add_mutually_exclusive_group()
         test.add_argument("--test-per-class", type=int)
         test.add_argument("--test-fraction", type=float)
-        parser.add_argument("--format", action="append", dest="formats", metavar="FORMAT",
-                            choices=["imagefolder", "webdataset", "jsonl"],
-                            help="imagefolder, webdataset, jsonl (repeatable; manifests always)")  # fmt: skip
+        parser.add_argument(
+            "--format",
+            action="append",
+            dest="formats",
+            metavar="FORMAT",
+            choices=["imagefolder", "webdataset", "jsonl"],
+            help="imagefolder, webdataset, jsonl (repeatable; manifests always)",
+        )
         parser.add_argument("--copy", action="store_true", help="ImageFolder copies, not links")
         parser.add_argument("--shard-max-bytes", type=int)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--min-per-class", type=int)
         parser.add_argument("--max-per-class", type=int)
-        parser.add_argument("--keep-duplicates", action="store_true",
-                            help="keep every member of a duplicate group (same split)")  # fmt: skip
-        parser.add_argument("--keep-multiclass", action="store_true",
-                            help="keep an image accepted for two classes once (lowest class)")  # fmt: skip
+        parser.add_argument(
+            "--keep-duplicates",
+            action="store_true",
+            help="keep every member of a duplicate group (same split)",
+        )
+        parser.add_argument(
+            "--keep-multiclass",
+            action="store_true",
+            help="keep an image accepted for two classes once (lowest class)",
+        )
         parser.add_argument("--inline", action="store_true", help="run here, not on a worker")
 
     def handle(self, *args: Any, **o: Any) -> None:
@@ -96,8 +115,10 @@ class Command(BaseCommand):
         w = self.stdout.write
         if v.status == DatasetVersion.Status.READY:
             w(v.path)
-        w(f"export {v.name}: {v.status} · {v.num_classes:,} classes · {v.num_images:,} images"
-          f" · seed {v.seed}")  # fmt: skip
+        w(
+            f"export {v.name}: {v.status} · {v.num_classes:,} classes · {v.num_images:,} images"
+            f" · seed {v.seed}"
+        )
         totals = {"train": 0, "val": 0, "test": 0}
         for row in v.counts.values():
             for s in totals:
@@ -108,8 +129,10 @@ class Command(BaseCommand):
         if len(v.counts) > 12:
             w(f"  ... {len(v.counts) - 12:,} more classes")
         if v.leakage:
-            w(f"  leakage: {v.leakage.get('pairs_across_splits')} duplicate pairs across splits "
-              f"({v.leakage.get('by_source')})")  # fmt: skip
+            w(
+                f"  leakage: {v.leakage.get('pairs_across_splits')} duplicate pairs across splits "
+                f"({v.leakage.get('by_source')})"
+            )
         if v.manifest_sha256:
             w(f"  manifest.jsonl sha256 {v.manifest_sha256}")
         if v.error:

@@ -16,8 +16,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
-        parser.add_argument("--quick", action="store_true",
-                            help="image files: existence only (manifests and shards re-hashed)")  # fmt: skip
+        parser.add_argument(
+            "--quick",
+            action="store_true",
+            help="image files: existence only (manifests and shards re-hashed)",
+        )
 
     def handle(self, *args: Any, **o: Any) -> None:
         version = DatasetVersion.objects.filter(name=o["name"]).first()

@@ -184,8 +184,11 @@ def leakage_report(directory: Path) -> dict[str, Any]:
             )
             group_pairs = int(cross.sum())
             for gid in np.flatnonzero(cross)[:20].tolist():
-                ids = list(DuplicateMember.objects.filter(group_id=gid).values_list(
-                    "image__sha256", flat=True)[:10])  # fmt: skip
+                ids = list(
+                    DuplicateMember.objects.filter(group_id=gid).values_list(
+                        "image__sha256", flat=True
+                    )[:10]
+                )
                 examples.append({"source": "duplicate_group", "group": gid, "sha256": ids})
     radius = int(getattr(settings, "EXPORT_LEAKAGE_PHASH_RADIUS", 4))
     phash_pairs = _phash_pairs(phash_of, radius, examples)

@@ -118,7 +118,8 @@ def export_validate_name(name: Any) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ExportConfigError(
             {
-                "name": "1-100 characters: lower-case letters, digits, - and _, not starting with - or _"
+                "name": "1-100 characters: lower-case letters, digits, - and _, "
+                "not starting with - or _"
             }
         )
     if name in RESERVED_NAMES:
@@ -146,9 +147,8 @@ def export_config_normalize(raw: Any) -> dict[str, Any]:
     cfg["include_hyponyms"] = bool(raw.get("include_hyponyms", False))
     if cfg["synsets"] and cfg["subtree"]:
         errors["subtree"] = "give either synsets or a subtree, not both"
-    if not cfg["synsets"] and not cfg["subtree"] and "synsets" not in errors:
-        if "subtree" not in errors:
-            errors["synsets"] = "choose synsets or a subtree root"
+    if not (cfg["synsets"] or cfg["subtree"] or "synsets" in errors or "subtree" in errors):
+        errors["synsets"] = "choose synsets or a subtree root"
     if cfg["rollup"] and not cfg["subtree"]:
         errors["rollup"] = "roll-up ancestors need a subtree root"
     if cfg["rollup"] and cfg["subtree"]:
@@ -181,9 +181,12 @@ def export_config_normalize(raw: Any) -> dict[str, Any]:
         if n is not None and f is not None:
             errors[f"{kind}_fraction"] = f"give {kind}_per_class or {kind}_fraction, not both"
         cfg[f"{kind}_per_class"], cfg[f"{kind}_fraction"] = n, f
-    if cfg["val_per_class"] is None and cfg["val_fraction"] is None:
-        if not any(k in errors for k in ("val_per_class", "val_fraction")):
-            cfg["val_per_class"] = 50
+    if (
+        cfg["val_per_class"] is None
+        and cfg["val_fraction"] is None
+        and not any(k in errors for k in ("val_per_class", "val_fraction"))
+    ):
+        cfg["val_per_class"] = 50
     if cfg["val_fraction"] is not None and cfg["test_per_class"] is not None:
         errors["test_per_class"] = "use test_fraction with val_fraction"
     if cfg["val_per_class"] is not None and cfg["test_fraction"] is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from curation.models import Candidate, DatasetVersion, Job, JobChunk
@@ -123,11 +123,8 @@ def _provenance(version: DatasetVersion) -> dict[str, Any]:
     )
     votes = Candidate.objects.filter(
         state=Candidate.State.ACCEPTED, synset__wnid__in=list(version.counts)
-    ).values_list("votes_yes", "votes_no")
-    yes = no = 0
-    for y, n in votes.iterator(chunk_size=50_000):
-        yes += y
-        no += n
+    ).aggregate(yes=Sum("votes_yes"), no=Sum("votes_no"))
+    yes, no = votes["yes"] or 0, votes["no"] or 0
     return {
         "accepted_by_method": {k or "unknown": v for k, v in methods.items()},
         "votes_yes": yes,
@@ -209,11 +206,15 @@ class ExportHandler:
             "files": files,
             "manifest_sha256": files["manifest.jsonl"],
             "selection": sel.report,
-            "write": {"hardlinks": stats.hardlinks, "copies": stats.copies,
-                      "shards": len(stats.shards), "shard_bytes": stats.bytes},
+            "write": {
+                "hardlinks": stats.hardlinks,
+                "copies": stats.copies,
+                "shards": len(stats.shards),
+                "shard_bytes": stats.bytes,
+            },
             "provenance": _provenance(version),
             "created_at": timezone.now().isoformat(),
-        }  # fmt: skip
+        }
         del sel
         progress(0, message="verifying (re-hashing) the written files")
         write_json(tmp / "dataset.json", meta)

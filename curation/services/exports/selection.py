@@ -120,10 +120,7 @@ def select_export(cfg: dict[str, Any], seed: int) -> Selection:
             names = [plan.wnids[c] for c in cols["cls"][image_start : image_start + n]]
             key = "+".join(names)
             pairs[key] = pairs.get(key, 0) + 1
-    if cfg["multiclass"] == "exclude":
-        cols = _take(cols, ~multi)
-    else:
-        cols = _take(cols, first)
+    cols = _take(cols, ~multi if cfg["multiclass"] == "exclude" else first)
     report["multiclass"] = {
         "policy": cfg["multiclass"],
         "images": multi_images,

@@ -44,11 +44,21 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _local_path(key: str) -> Path | None:
+def _storage_root() -> str | None:
     try:
-        return Path(default_storage.path(key))
+        return default_storage.path("")
     except NotImplementedError:  # remote storage (S3): stream the bytes
         return None
+
+
+def _local_path(key: str, root: str | None = None) -> str | None:
+    """The stored file's local path (None for remote storage such as S3)."""
+    root = root if root is not None else _storage_root()
+    if root is None:
+        return None
+    if key.startswith("/") or ".." in key.split("/"):
+        return default_storage.path(key)  # safe_join: never outside the storage root
+    return os.path.join(root, key)
 
 
 @dataclass
@@ -61,33 +71,50 @@ class WriteStats:
 
 
 class _Shards:
-    """Size-capped WebDataset shards per split, through webdataset's ShardWriter."""
+    """Size-capped WebDataset shards per split: webdataset's TarWriter encodes and writes each
+    sample (`.jpg|.png`, `.cls`, `.json`) over a fast ustar stream (tarfast.py)."""
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root, self.max_bytes = root, max_bytes
         self.writer: Any = None
+        self.file: IO[bytes] | None = None
         self.split = ""
-        self.names: list[str] = []
+        self.index = 0
+        self.stream: Any = None
 
-    def write(self, split: str, sample: dict[str, Any]) -> None:
+    def _open(self, split: str) -> None:
         import webdataset as wds
 
+        from curation.services.exports.tarfast import FastTarStream
+
+        self.close()
         if split != self.split:
-            self.close()
-            self.split = split
-            self.writer = wds.ShardWriter(
-                str(self.root / f"{split}-%06d.tar"),
-                maxsize=self.max_bytes,
-                maxcount=10**9,
-                verbose=0,
-                mtime=0,
-            )
+            self.split, self.index = split, 0
+        self.file = (self.root / f"{split}-{self.index:06d}.tar").open("wb", buffering=1 << 20)
+        self.index += 1
+        self.writer = wds.TarWriter(self.file, encoder=False, mtime=0)  # samples come encoded
+        unused = self.writer.tarstream  # tarfile's stream: nothing written yet, never flushed
+        unused.closed = unused.fileobj.closed = True
+        self.writer.tarstream = self.stream = FastTarStream(self.file, mtime=0)
+
+    def write(self, split: str, sample: dict[str, Any], nbytes: int) -> None:
+        # A sample is its bytes + three headers and paddings (+ the small .cls and .json).
+        need = nbytes + 6 * 512 + 1024
+        if (
+            self.writer is None
+            or split != self.split
+            or (self.stream.offset and self.stream.offset + need > self.max_bytes - 10240)
+        ):
+            self._open(split)
         self.writer.write(sample)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def write_files(
@@ -109,6 +136,7 @@ def write_files(
     hardlink = cfg["imagefolder_mode"] == "hardlink"
     made_dirs: set[str] = set()
     delay = float(getattr(settings, "EXPORT_WRITE_DELAY_S", 0.0))
+    storage_root = _storage_root()
     with (
         (tmp / "manifest.jsonl").open("w", encoding="utf-8", newline="\n") as jl,
         (tmp / "manifest.csv").open("w", encoding="utf-8", newline="") as cf,
@@ -135,25 +163,35 @@ def write_files(
                     if d not in made_dirs:
                         (tmp / d).mkdir(parents=True, exist_ok=True)
                         made_dirs.add(d)
-                    linked = _place(key, tmp / rel, hardlink)
+                    linked = _place(key, tmp / rel, hardlink, storage_root)
                     stats.hardlinks += linked
                     stats.copies += not linked
                 if shards is not None:
-                    data = _read(key)
+                    data = _read(key, storage_root)
                     stats.bytes += len(data)
                     shards.write(
                         split,
                         {
                             "__key__": sha,
                             ext: data,
-                            "cls": cls,
-                            "json": {"wnid": wnid, "class_index": cls, "sha256": sha,
-                                     "width": width, "height": height},
+                            "cls": b"%d" % cls,
+                            "json": json.dumps(
+                                {
+                                    "wnid": wnid,
+                                    "class_index": cls,
+                                    "sha256": sha,
+                                    "width": width,
+                                    "height": height,
+                                }
+                            ).encode(),
                         },
-                    )  # fmt: skip
-                path = rel if folder else (
-                    f"webdataset/{split}#{sha}.{ext}" if shards else f"storage:{key}"
-                )  # fmt: skip
+                        len(data),
+                    )
+                path = (
+                    rel
+                    if folder
+                    else (f"webdataset/{split}#{sha}.{ext}" if shards else f"storage:{key}")
+                )
                 record = {
                     "path": path,
                     "wnid": wnid,
@@ -180,9 +218,9 @@ def write_files(
     return stats
 
 
-def _place(key: str, dst: Path, hardlink: bool) -> bool:
+def _place(key: str, dst: Path, hardlink: bool, root: str | None) -> bool:
     """Hardlink the stored original (same filesystem), else copy it; True when linked."""
-    src = _local_path(key)
+    src = _local_path(key, root)
     if src is None:
         with default_storage.open(key, "rb") as fin, dst.open("wb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
@@ -198,12 +236,13 @@ def _place(key: str, dst: Path, hardlink: bool) -> bool:
     return False
 
 
-def _read(key: str) -> bytes:
-    src = _local_path(key)
+def _read(key: str, root: str | None) -> bytes:
+    src = _local_path(key, root)
     if src is None:
         with default_storage.open(key, "rb") as f:
             return f.read()
-    return src.read_bytes()
+    with open(src, "rb") as f:
+        return f.read()
 
 
 def iter_manifest(directory: Path) -> Iterator[dict[str, Any]]:
