@@ -7,6 +7,7 @@ as a subprocess and streams RUN_DIR/metrics.jsonl into TrainingRun.history.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,9 @@ def training_run_start(
         config=cfg,
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
-    run.out_dir = str(runs_root() / str(run.pk))
+    # Unique per run, even across databases that reuse ids: a new run never resumes another's
+    # checkpoint.
+    run.out_dir = str(runs_root() / f"{run.pk}-{uuid.uuid4().hex[:8]}")
     job = job_create(
         kind="train",
         params={"run_id": run.pk, "epochs": epochs},

@@ -31,7 +31,7 @@ def test_start_creates_a_queued_run_and_a_gpu_train_job(curator) -> None:  # typ
         dataset_version=version, arch="resnet18", epochs=3, config=FAST_CONFIG,
         created_by=curator, dispatch=False,
     )  # fmt: skip
-    assert run.status == TrainingRun.Status.QUEUED and run.out_dir.endswith(f"runs/{run.pk}")
+    assert run.status == TrainingRun.Status.QUEUED and f"/runs/{run.pk}-" in run.out_dir
     assert (run.job.kind, run.job.queue, run.job.total) == ("train", "gpu", 3)
     assert run.job.params == {"run_id": run.pk, "epochs": 3}
 
