@@ -164,8 +164,14 @@ class TrainHandler:
             terminate(proc)
             self._cancelled(run)
             raise
-        except BaseException:
+        except BaseException as exc:
+            # Time limit, database trouble, worker shutdown: stop training; a retried chunk (or a
+            # re-queued job) resumes from the checkpoint and marks the run running again.
             terminate(proc)
+            TrainingRun.objects.filter(pk=run.pk).update(
+                status=TrainingRun.Status.FAILED, finished_at=timezone.now(),
+                log_tail=f"{log_tail(out)}\n[worker] stopped: {exc!r}",
+            )  # fmt: skip
             raise
         finally:
             (out / PID_FILE).unlink(missing_ok=True)
