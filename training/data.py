@@ -214,7 +214,7 @@ def webdataset_split(
     train: bool,
     seed: int,
     world_size: int = 1,
-    batch_size: int = 1,
+    workers: int = 0,
 ) -> Any:
     import webdataset as wds
 
@@ -225,7 +225,7 @@ def webdataset_split(
         ds = wds.WebDataset(urls, resampled=True, seed=seed, nodesplitter=wds.split_by_node)
         per_rank = math.ceil((n or len(urls) * 1000) / world_size)
         ds = ds.shuffle(1000, seed=seed).map(_decode_sample(transform, len(info.classes)))
-        return ds.with_epoch(per_rank)
+        return ds.with_epoch(math.ceil(per_rank / max(1, workers)))  # each loader worker's share
     ds = wds.WebDataset(
         urls, shardshuffle=len(urls) if train else False, seed=seed, empty_check=False,
         nodesplitter=wds.single_node_only, workersplitter=wds.split_by_worker,
@@ -304,7 +304,7 @@ def make_loaders(
         per_rank = math.ceil(len(train_ds) / world_size)
         return Loaders(train, val, sampler, per_rank, len(val_ds), fmt)
     train_ds = webdataset_split(
-        info, "train", t_train, train=True, seed=seed, world_size=world_size, batch_size=batch_size
+        info, "train", t_train, train=True, seed=seed, world_size=world_size, workers=workers
     )
     val_ds = webdataset_split(info, "val", t_val, train=False, seed=seed)
     train = DataLoader(train_ds, generator=generator, **common)
