@@ -33,8 +33,14 @@ def test_run_page_live_curves_results_and_register(web_server, celery_worker, pa
     assert page.locator("figure.chart-bars rect").count() >= 15
     assert "epoch 3 / 3" in page.inner_text("#run-live")
     thumbs = page.locator(".run-thumbs img")
-    if thumbs.count():
-        assert thumbs.first.evaluate("img => img.complete && img.naturalWidth > 0")
+    if thumbs.count():  # lazy-loaded: bring the first into view and let it load
+        thumbs.first.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.run-thumbs img');"
+            " return i.complete && i.naturalWidth > 0; }",
+            timeout=30_000,
+        )
+        page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "training-run-results")
 
     page.fill("input[name=name]", "sample-e2e")
