@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench.bench_export",
     "bench.bench_leakage",
     "bench.bench_prelabel",
+    "bench.bench_training",
 ]
 
 

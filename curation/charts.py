@@ -193,8 +193,8 @@ def heatmap(
     n = len(labels)
     cell = cell or max(8, min(36, (max_size - 130) // max(1, n)))
     ml, mt = 130, 40
-    size_w = ml + n * cell + 10
-    size_h = mt + n * cell + 100
+    size_w = max(ml + n * cell + 90, 420)  # room for the rotated column labels and the note
+    size_h = mt + n * cell + 110
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart heatmap" role="img" '
         f'viewBox="0 0 {size_w} {size_h}" width="{size_w}" height="{size_h}" '

@@ -206,6 +206,11 @@ def _decode_sample(transform: Callable, num_classes: int) -> Callable[[dict], tu
     return decode
 
 
+def _every_shard(src: Any) -> Any:
+    """No node splitting: single-process training, or rank 0 evaluating the whole val split."""
+    yield from src
+
+
 def webdataset_split(
     info: ExportInfo,
     split: str,
@@ -214,7 +219,7 @@ def webdataset_split(
     train: bool,
     seed: int,
     world_size: int = 1,
-    batch_size: int = 1,
+    workers: int = 0,
 ) -> Any:
     import webdataset as wds
 
@@ -222,13 +227,15 @@ def webdataset_split(
     n = info.count(split)
     if train and world_size > 1:
         # Equal batches on every rank (DDP must step in lockstep): resample shards, fixed epoch.
-        ds = wds.WebDataset(urls, resampled=True, seed=seed, nodesplitter=wds.split_by_node)
+        ds = wds.WebDataset(
+            urls, resampled=True, shardshuffle=False, seed=seed, nodesplitter=wds.split_by_node
+        )
         per_rank = math.ceil((n or len(urls) * 1000) / world_size)
         ds = ds.shuffle(1000, seed=seed).map(_decode_sample(transform, len(info.classes)))
-        return ds.with_epoch(per_rank)
+        return ds.with_epoch(math.ceil(per_rank / max(1, workers)))  # each loader worker's share
     ds = wds.WebDataset(
         urls, shardshuffle=len(urls) if train else False, seed=seed, empty_check=False,
-        nodesplitter=wds.single_node_only, workersplitter=wds.split_by_worker,
+        nodesplitter=_every_shard, workersplitter=wds.split_by_worker,
     )  # fmt: skip
     if train:
         ds = ds.shuffle(1000, seed=seed)
@@ -304,7 +311,7 @@ def make_loaders(
         per_rank = math.ceil(len(train_ds) / world_size)
         return Loaders(train, val, sampler, per_rank, len(val_ds), fmt)
     train_ds = webdataset_split(
-        info, "train", t_train, train=True, seed=seed, world_size=world_size, batch_size=batch_size
+        info, "train", t_train, train=True, seed=seed, world_size=world_size, workers=workers
     )
     val_ds = webdataset_split(info, "val", t_val, train=False, seed=seed)
     train = DataLoader(train_ds, generator=generator, **common)

@@ -63,7 +63,7 @@ def build_model(arch: str, num_classes: int, *, pretrained: bool = False) -> nn.
             if num_classes != 1000:
                 state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
             missing, unexpected = model.load_state_dict(state, strict=False)
-            expected_missing = [] if num_classes == 1000 else ["_fc.weight", "_fc.bias"]
+            expected_missing = [] if num_classes == 1000 else ["_fc.bias", "_fc.weight"]  # sorted
             if sorted(missing) != expected_missing or unexpected:
                 raise RuntimeError(f"lite0 weights do not fit: {missing=} {unexpected=}")
         return model

@@ -71,14 +71,17 @@ def _kill_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def _live_training_pid(out: Path) -> tuple[int, int] | None:
-    """(pid, job attempt) of a training process still alive from an earlier delivery."""
+def _recorded_training(out: Path) -> tuple[int, int, bool] | None:
+    """(pid = process group, job attempt, leader alive) of the last training process started."""
     try:
         pid, attempt = (int(v) for v in (out / PID_FILE).read_text().split())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    return (pid, attempt) if b"training" in cmdline else None
+    try:
+        alive = b"training" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        alive = False
+    return pid, attempt, alive
 
 
 def terminate(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -115,14 +118,16 @@ class TrainHandler:
         out = Path(run.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         job.refresh_from_db(fields=["attempts"])
-        live = _live_training_pid(out)
-        if live is not None:
-            pid, attempt = live
-            if attempt == job.attempts:
+        recorded = _recorded_training(out)
+        if recorded is not None:
+            pid, attempt, alive = recorded
+            if alive and attempt == job.attempts:
                 # The broker redelivered a chunk that is still running (visibility timeout) in
                 # this same attempt: the first delivery keeps going, this one leaves quietly.
                 raise JobCancelled(f"run {run.pk} is already training (pid {pid})")
-            _kill_group(pid, signal.SIGKILL)  # left over from a dead worker's earlier attempt
+            # Left over from a dead worker's earlier attempt: the whole group, torchrun's
+            # workers included, even when their leader is gone.
+            _kill_group(pid, signal.SIGKILL)
         resume = (out / "checkpoint.pt").exists()
         gpus = int(run.config.get("gpus", 0)) or gpu_count()
         cmd = training_command(run, resume=resume, gpus=gpus)
@@ -164,8 +169,14 @@ class TrainHandler:
             terminate(proc)
             self._cancelled(run)
             raise
-        except BaseException:
+        except BaseException as exc:
+            # Time limit, database trouble, worker shutdown: stop training; a retried chunk (or a
+            # re-queued job) resumes from the checkpoint and marks the run running again.
             terminate(proc)
+            TrainingRun.objects.filter(pk=run.pk).update(
+                status=TrainingRun.Status.FAILED, finished_at=timezone.now(),
+                log_tail=f"{log_tail(out)}\n[worker] stopped: {exc!r}",
+            )  # fmt: skip
             raise
         finally:
             (out / PID_FILE).unlink(missing_ok=True)

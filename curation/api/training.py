@@ -19,6 +19,7 @@ from curation.services.training import (
     training_run_cancel,
     training_run_register,
     training_run_start,
+    training_run_sync,
 )
 
 
@@ -70,6 +71,9 @@ class RegisterSerializer(serializers.Serializer):
 @extend_schema(tags=["training-runs"])
 class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = TrainingRun.objects.select_related("dataset_version", "job", "model_artifact")
+
+    def get_object(self) -> TrainingRun:
+        return training_run_sync(run=super().get_object())
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         if self.action == "retrieve":

@@ -7,6 +7,7 @@ as a subprocess and streams RUN_DIR/metrics.jsonl into TrainingRun.history.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from curation.models import DatasetVersion, ModelArtifact, TrainingRun
+from curation.models import DatasetVersion, Job, ModelArtifact, TrainingRun
 from curation.services.audit import audit_record
 from curation.services.jobs import job_cancel, job_create, job_dispatch_on_commit
 
@@ -111,7 +112,9 @@ def training_run_start(
         config=cfg,
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
-    run.out_dir = str(runs_root() / str(run.pk))
+    # Unique per run, even across databases that reuse ids: a new run never resumes another's
+    # checkpoint.
+    run.out_dir = str(runs_root() / f"{run.pk}-{uuid.uuid4().hex[:8]}")
     job = job_create(
         kind="train",
         params={"run_id": run.pk, "epochs": epochs},
@@ -218,6 +221,28 @@ def training_run_register(
         details={"run": run.pk, "weights": location},
     )  # fmt: skip
     return artifact
+
+
+def training_run_sync(*, run: TrainingRun) -> TrainingRun:
+    """Align a run whose job ended without its handler (the sweeper gave up on a lost worker,
+    a job cancelled from the jobs page before it started): the run says what the job says."""
+    if run.status not in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING) or not run.job_id:
+        return run
+    job_status = Job.objects.filter(pk=run.job_id).values_list("status", "error").first()
+    if job_status is None or job_status[0] not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        return run
+    status = (
+        TrainingRun.Status.FAILED if job_status[0] == Job.Status.FAILED
+        else TrainingRun.Status.CANCELLED
+    )  # fmt: skip
+    tail = log_tail(run.out_dir) if run.out_dir else ""
+    note = f"\n[job {run.job_id} {job_status[0]}] {job_status[1]}".rstrip()
+    TrainingRun.objects.filter(pk=run.pk, status=run.status).update(
+        status=status, finished_at=timezone.now(), log_tail=(tail + note)[-8000:],
+        history=read_history(run.out_dir) if run.out_dir else run.history,
+    )  # fmt: skip
+    run.refresh_from_db()
+    return run
 
 
 def _export_classes(version: DatasetVersion) -> list[str]:

@@ -18,6 +18,7 @@ from curation.services.training import (
     training_run_cancel,
     training_run_register,
     training_run_start,
+    training_run_sync,
 )
 
 ACTIVE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
@@ -26,7 +27,10 @@ ACTIVE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 @curator_required
 @require_GET
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = TrainingRun.objects.select_related("dataset_version", "job", "model_artifact")[:200]
+    runs = list(
+        TrainingRun.objects.select_related("dataset_version", "job", "model_artifact")[:200]
+    )
+    runs = [training_run_sync(run=r) if r.status in ACTIVE else r for r in runs]
     return render(request, "curation/run_list.html", {"runs": runs})
 
 
@@ -47,6 +51,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(
         TrainingRun.objects.select_related("dataset_version", "job", "model_artifact"), pk=pk
     )
+    run = training_run_sync(run=run)
     ctx = _context(run)
     ctx.update(
         {
@@ -63,7 +68,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def run_live(request: HttpRequest, pk: int) -> HttpResponse:
     """The part of the run page that changes while it trains (polled by static/js/runs.js)."""
-    run = get_object_or_404(TrainingRun.objects.select_related("job"), pk=pk)
+    run = training_run_sync(run=get_object_or_404(TrainingRun.objects.select_related("job"), pk=pk))
     response = render(request, "curation/_run_live.html", _context(run))
     response["X-Run-Status"] = run.status
     return response

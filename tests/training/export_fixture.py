@@ -49,6 +49,7 @@ def make_export(
     dest.mkdir(parents=True)
     wnids = sorted(p.name for p in SAMPLE.iterdir() if p.is_dir())[:classes]
     rows: list[dict] = []
+    seen: set[str] = set()
     for index, wnid in enumerate(wnids):
         files = sorted(p for p in (SAMPLE / wnid).iterdir() if p.suffix.lower() in {".jpg", ".png"})
         for k, src in enumerate(files[:per_class]):
@@ -59,6 +60,9 @@ def make_export(
                 img.save(buf, format="PNG")
             data = buf.getvalue()
             sha = hashlib.sha256(data).hexdigest()
+            if sha in seen:  # identical once downscaled: an export keeps one copy
+                continue
+            seen.add(sha)
             split = "val" if k < val_per_class else "train"
             rows.append({
                 "path": f"imagefolder/{split}/{wnid}/{sha}.png", "wnid": wnid,

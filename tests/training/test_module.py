@@ -209,3 +209,42 @@ def test_resume_from_a_checkpoint_of_another_run_is_refused(
     proc = train("--data", str(sample_export), "--out", str(tmp_path / "r"), "--resume",
                  str(tmp_path / "missing.pt"), *FAST, check=False)  # fmt: skip
     assert proc.returncode == 6 and "does not exist" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["imagefolder", "webdataset"])
+def test_ddp_under_torchrun_on_cpu(sample_export: Path, tmp_path: Path, fmt: str) -> None:
+    """Two processes (gloo): each trains on its share; rank 0 evaluates and writes the files."""
+    run = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "training", "--data", str(sample_export), "--epochs", "1", "--out", str(run),
+         "--format", fmt, *FAST],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "x2" in proc.stdout
+    (row,) = rows(run)
+    assert row["train_images"] == 32  # 16 per rank, summed
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["num_val"] == 16
+
+
+def test_efficientnet_lite0_fine_tunes_from_the_offline_imagenet_weights() -> None:
+    import torch
+
+    from training.models import build_model, lite0_weights_path
+
+    model = build_model("efficientnet_lite0", 4, pretrained=True)
+    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    assert torch.equal(model.state_dict()["_conv_stem.weight"], state["_conv_stem.weight"])
+    assert model.state_dict()["_fc.weight"].shape == (4, 1280)  # a new classifier head
+
+
+@pytest.mark.slow
+def test_efficientnet_lite0_run(sample_export: Path, tmp_path: Path) -> None:
+    run = tmp_path / "lite"
+    train("--data", str(sample_export), "--epochs", "1", "--out", str(run), "--arch",
+          "efficientnet_lite0", *FAST)  # fmt: skip
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["arch"] == "efficientnet_lite0" and metrics["embedding_dim"] == 1280

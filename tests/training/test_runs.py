@@ -31,7 +31,7 @@ def test_start_creates_a_queued_run_and_a_gpu_train_job(curator) -> None:  # typ
         dataset_version=version, arch="resnet18", epochs=3, config=FAST_CONFIG,
         created_by=curator, dispatch=False,
     )  # fmt: skip
-    assert run.status == TrainingRun.Status.QUEUED and run.out_dir.endswith(f"runs/{run.pk}")
+    assert run.status == TrainingRun.Status.QUEUED and f"/runs/{run.pk}-" in run.out_dir
     assert (run.job.kind, run.job.queue, run.job.total) == ("train", "gpu", 3)
     assert run.job.params == {"run_id": run.pk, "epochs": 3}
 
@@ -74,6 +74,18 @@ def test_cancel_of_a_queued_run_is_immediate(curator) -> None:  # type: ignore[n
     run = training_run_cancel(run=run, actor=curator)
     assert run.status == TrainingRun.Status.CANCELLED and run.cancel_requested
     assert Job.objects.get(pk=run.job_id).status == Job.Status.CANCELLED
+
+
+def test_a_run_whose_job_the_sweeper_failed_reads_failed(curator_api) -> None:  # type: ignore[no-untyped-def]
+    from curation.services.jobs import job_fail
+
+    run = training_run_start(dataset_version=make_version(), epochs=1, dispatch=False)
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING)
+    job_fail(job_id=run.job_id, error="worker lost: no heartbeat for 120 s after 3 attempts")
+    body = curator_api.get(f"/api/v1/training-runs/{run.pk}/").json()
+    assert body["status"] == "failed" and "worker lost" in body["log_tail"]
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED and run.finished_at
 
 
 def test_register_refuses_unfinished_runs_and_bad_names(curator) -> None:  # type: ignore[no-untyped-def]

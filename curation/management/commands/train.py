@@ -11,7 +11,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from curation.models import DatasetVersion, TrainingRun
 from curation.services.jobs import job_run_inline
-from curation.services.training import TRAINING_ARCHS, TrainingRunError, training_run_start
+from curation.services.training import (
+    TRAINING_ARCHS,
+    TrainingRunError,
+    training_run_start,
+    training_run_sync,
+)
 
 FINISHED = (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED)
 
@@ -72,6 +77,7 @@ class Command(BaseCommand):
         shown = 0
         while True:
             run.refresh_from_db()
+            run = training_run_sync(run=run)
             for row in run.history[shown:]:
                 self._epoch(row)
             shown = len(run.history)
