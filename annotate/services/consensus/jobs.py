@@ -80,6 +80,10 @@ class ConsensusHandler:
             )
 
     def finalize(self, job: Job) -> dict[str, Any]:
+        # New positives change the embedding-similarity scores of synsets the model cannot name.
+        from curation.services.scoring import similarity_scores_refresh
+
+        similarity_scores_refresh()
         snapshot = synset_quality_refresh(synset_id=None)
         return {
             "accepted": snapshot.accepted,
