@@ -294,6 +294,14 @@ def main(argv: list[str]) -> int:
         from bench.load import setup_serving
 
         result = setup_serving(json.loads(argv[1]))
+    elif scenario == "load-background":
+        from bench.load import start_background
+
+        result = start_background(json.loads(argv[1]))
+    elif scenario == "load-background-status":
+        from bench.load import background_status
+
+        result = background_status(json.loads(argv[1]))
     elif scenario == "serving-check":
         from bench.load import check_serving
 

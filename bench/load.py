@@ -1,8 +1,10 @@
 """`make load` / `python -m bench.load`: concurrent simulated annotators (locust) against gunicorn
 + PostgreSQL + a Celery worker, then an exact count check: votes sent = votes stored.
 
-Default scenario: 100 annotators, 20 synsets x 2,000 candidates (work never runs out), tasks of
-48 with hidden gold, a think time of 10-20 s per grid (a person takes 20-60 s), 60 s of load.
+Default scenario: 200 annotators (ramped at 10 a second), 20 synsets x 2,000 candidates (work
+never runs out), tasks of 48 with hidden gold, a think time of 10-20 s per grid (a person takes
+20-60 s), 60 s of load, while the worker runs an ingest of real PNGs (and an export, once the
+codebase has `curation.services.exports.export_create`).
 """
 
 from __future__ import annotations
@@ -97,6 +99,52 @@ def check_serving(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def start_background(spec: dict[str, Any]) -> dict[str, Any]:
+    """In the harness process: an ingest (on the Celery worker) of a folder of real PNGs, and an
+    export if the codebase has one (curation.services.exports.export_create), during the load."""
+    import inspect
+    import shutil
+
+    from annotate.services.sample import OPENCLIPART
+    from curation.services.ingest import ingest_start
+
+    folder = Path(spec["folder"]) / "n02084071"
+    shutil.rmtree(folder.parent, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for i, path in enumerate(sorted(OPENCLIPART.rglob("*.png"))[: spec["images"]]):
+        shutil.copy(path, folder / f"{i:05d}.png")
+    jobs = {"ingest": ingest_start(source=str(folder.parent)).pk}
+    try:
+        from curation.services.exports import export_create  # lands with the exports work
+    except ImportError:
+        jobs["export"] = None
+    else:
+        params = inspect.signature(export_create).parameters
+        kwargs: dict[str, Any] = {"name": f"load-{int(time.time())}"}
+        if "synsets" in params:
+            kwargs["synsets"] = SERVING_SYNSETS[: spec["synsets"]]
+        try:
+            job = export_create(**{k: v for k, v in kwargs.items() if k in params})
+            jobs["export"] = getattr(job, "job_id", None) or getattr(job, "pk", None)
+        except Exception as exc:  # report, do not hide: the load run goes on
+            jobs["export"] = f"not started: {exc!r}"[:200]
+    return jobs
+
+
+def background_status(spec: dict[str, Any]) -> dict[str, Any]:
+    from curation.models import Job
+
+    out = {}
+    for name, pk in spec.items():
+        job = Job.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+        out[name] = (
+            {"status": job.status, "done": job.done, "total": job.total, "errors": job.errors}
+            if job
+            else pk
+        )
+    return out
+
+
 def _percentiles(stats_csv: Path) -> dict[str, dict[str, float]]:
     out = {}
     with stats_csv.open() as f:
@@ -115,9 +163,11 @@ def _percentiles(stats_csv: Path) -> dict[str, dict[str, float]]:
 
 def run_load(
     *,
-    users: int = 100,
+    users: int = 200,
     duration: int = 60,
     think: str = "10-20",
+    background: bool = True,
+    ingest_images: int = 400,
     synsets: int = 20,
     per_synset: int = 2000,
     web_workers: int = 2,
@@ -142,6 +192,18 @@ def run_load(
         ),
     )  # fmt: skip
     with services(env, free_port(), workers=web_workers, threads=web_threads) as svc:
+        jobs = (
+            harness(
+                "load-background",
+                env,
+                json.dumps(
+                    {"folder": str(out_dir / "incoming"), "images": ingest_images,
+                     "synsets": synsets}
+                ),
+            )
+            if background
+            else {}
+        )  # fmt: skip
         locust_env = {
             **env,
             "LOCUST_TOKENS": str(tokens),
@@ -152,13 +214,14 @@ def run_load(
         proc = subprocess.run(
             [
                 python(), "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"),
-                "--headless", "-u", str(users), "-r", str(max(1, users // 10)),
+                "--headless", "-u", str(users), "-r", str(max(1, users // 20)),
                 "-t", f"{duration}s", "--host", svc.url, "--csv", str(out_dir / "locust"),
                 "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING",
             ],
             cwd=ROOT, env=locust_env, capture_output=True, text=True, timeout=duration + 300,
         )  # fmt: skip
         seconds = time.perf_counter() - started
+        background_after = harness("load-background-status", env, json.dumps(jobs)) if jobs else {}
         if proc.returncode not in (0, 1):  # 1: some requests failed, reported below
             raise RuntimeError(f"locust failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     sent = json.loads(counts.read_text())
@@ -173,6 +236,7 @@ def run_load(
         "duration": duration,
         "think": think,
         "web": f"gunicorn -w {web_workers} --threads {web_threads}",
+        "background": background_after,
     }
 
 
@@ -189,6 +253,12 @@ def summary(result: dict[str, Any]) -> str:
                 f"  {name:<14} {int(s['requests']):>6} requests  p50 {s['p50']:.0f} ms  "
                 f"p95 {s['p95']:.0f} ms  p99 {s['p99']:.0f} ms  failures {int(s['failures'])}"
             )
+    if "Aggregated" in lat:
+        agg = lat["Aggregated"]
+        rate = agg["failures"] / agg["requests"] if agg["requests"] else 0.0
+        lines.append(f"  error rate {rate:.4%} ({int(agg['failures'])} of {int(agg['requests'])})")
+    for name, state in (result.get("background") or {}).items():
+        lines.append(f"  during the run, {name}: {state}")
     sent, check = result["sent"], result["check"]
     lines.append(
         f"  votes sent {sent['votes']:,}  stored {check['stored']:,}  doubled {check['doubled']}  "
@@ -200,7 +270,9 @@ def summary(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--no-background", action="store_true", help="no ingest/export")
+    parser.add_argument("--ingest-images", type=int, default=400)
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--think", default="10-20", help="seconds per grid, low-high")
     parser.add_argument("--web-workers", type=int, default=2)
@@ -212,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         think=args.think,
         web_workers=args.web_workers,
         web_threads=args.web_threads,
+        background=not args.no_background,
+        ingest_images=args.ingest_images,
     )
     print(summary(result))
     ok = result["sent"]["votes"] == result["check"]["stored"] and not result["check"]["doubled"]

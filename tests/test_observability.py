@@ -111,3 +111,33 @@ def test_failed_activation_leaves_no_audit_event() -> None:
         synsets_activate(identifiers=["nope.n.99"])
     assert not AuditEvent.objects.exists()
     assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_gold_adjudication_and_blocks_are_audited(curator, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ANNOTATE_HOUSEKEEPING_SECONDS = 0
+    from annotate.models import Annotator
+    from annotate.services.annotators import annotator_for_user, annotator_set_status
+    from annotate.services.gold import candidate_adjudicate, gold_mark, gold_unmark
+    from annotate.services.sample import sample_candidates
+    from curation.models import Candidate
+    from tests.conftest import make_user
+
+    items = sample_candidates(wnids=["n01503061"], positives=2, negatives=1, seed=2)
+    first, second = (Candidate.objects.get(pk=i.candidate_id) for i in items[:2])
+    gold_mark(candidate=first, truth=True, user=curator)
+    gold_unmark(candidate=first, user=curator)
+    candidate_adjudicate(candidate=second, accept=False, user=curator, note="not a bird")
+    worker = annotator_for_user(make_user("anna", "annotator"))
+    annotator_set_status(annotator=worker, status=Annotator.Status.BLOCKED, by=curator)
+    actions = list(AuditEvent.objects.order_by("pk").values_list("action", "actor__username"))
+    assert actions == [
+        ("gold.mark", "cora"),
+        ("gold.unmark", "cora"),
+        ("candidate.adjudicate", "cora"),
+        ("annotator.blocked", "cora"),
+    ]
+    client = Client()
+    client.force_login(curator)
+    page = client.get("/curate/audit/").content.decode()
+    assert "candidate.adjudicate" in page and "annotator.blocked" in page

@@ -303,6 +303,101 @@ TABLE: dict[str, tuple[str, str, tuple[int, ...]]] = {
     "admin/(?P<url>.*)$": ("GET", "/admin/no/such/page/", (302, 403, 403, 404, 404)),
 }
 
+# Rows for the endpoints of the parallel branches (pre-labelling, dedup, exports, training) that
+# are on main but not on this branch: written before the merge from their URL patterns and the
+# house conventions, then checked against a snapshot of main (05:40 UTC): all pass there. After
+# the merge, empty AWAITING_MERGE (MATRIX_PRINT=1 prints what each role got).
+MERGE_ROWS: dict[str, tuple[str, str, tuple[int, ...]]] = {
+    "api/v1/^duplicates/?$": ("GET", "/api/v1/duplicates", API),
+    "api/v1/^duplicates/(?P<pk>[^/.]+)/?$": ("GET", "/api/v1/duplicates/{dup}", API),
+    "api/v1/^duplicates/(?P<pk>[^/.]+)/confirm/?$": (
+        "GET",
+        "/api/v1/duplicates/{dup}/confirm",
+        API_POST,
+    ),
+    "api/v1/^duplicates/(?P<pk>[^/.]+)/representative/?$": (
+        "GET",
+        "/api/v1/duplicates/{dup}/representative",
+        API_POST,
+    ),
+    "api/v1/^duplicates/(?P<pk>[^/.]+)/split/?$": (
+        "GET",
+        "/api/v1/duplicates/{dup}/split",
+        API_POST,
+    ),
+    "api/v1/^exports/?$": ("GET", "/api/v1/exports", API),
+    "api/v1/^exports/preview/?$": ("GET", "/api/v1/exports/preview", API_POST),
+    "api/v1/exports/<slug:name>/": ("GET", "/api/v1/exports/{export}/", API),
+    "api/v1/exports/<slug:name>/download/<str:file>": (
+        "GET",
+        "/api/v1/exports/{export}/download/dataset.json",
+        (401, 403, 403, 404, 404),  # the fixture's version has no files
+    ),
+    "api/v1/^models/?$": ("GET", "/api/v1/models", API),
+    "api/v1/^models/(?P<pk>[^/.]+)/?$": ("GET", "/api/v1/models/{model}", API),
+    "api/v1/^models/(?P<pk>[^/.]+)/activate/?$": (
+        "GET",
+        "/api/v1/models/{model}/activate",
+        API_POST,
+    ),
+    "api/v1/^prelabel/?$": ("GET", "/api/v1/prelabel", API_POST),
+    "api/v1/^synsets/(?P<wnid>n\\d{8})/auto-reject/?$": (
+        "GET",
+        "/api/v1/synsets/{wnid}/auto-reject",
+        API,
+    ),
+    "api/v1/^training-runs/?$": ("GET", "/api/v1/training-runs", API),
+    "api/v1/^training-runs/(?P<pk>[^/.]+)/?$": ("GET", "/api/v1/training-runs/{run}", API),
+    "api/v1/^training-runs/(?P<pk>[^/.]+)/cancel/?$": (
+        "GET",
+        "/api/v1/training-runs/{run}/cancel",
+        API_POST,
+    ),
+    "api/v1/^training-runs/(?P<pk>[^/.]+)/register/?$": (
+        "GET",
+        "/api/v1/training-runs/{run}/register",
+        API_POST,
+    ),
+    "curate/duplicates/": ("GET", "/curate/duplicates/", PAGE),
+    "curate/duplicates/start/": ("GET", "/curate/duplicates/start/", PAGE_POST),
+    "curate/^duplicates/(?P<pk>[0-9]+)/(?P<action>confirm|split|representative)/$": (
+        "GET",
+        "/curate/duplicates/{dup}/confirm/",
+        PAGE_POST,
+    ),
+    "curate/^runs/(?P<pk>\\d+)/examples/(?P<sha256>[0-9a-f]{64})$": (
+        "GET",
+        "/curate/runs/{run}/examples/{sha}",
+        (302, 403, 403, 404, 404),  # the fixture's run has no example images
+    ),
+    "curate/exports/": ("GET", "/curate/exports/", PAGE),
+    "curate/exports/new": ("GET", "/curate/exports/new", PAGE),
+    "curate/exports/new/": ("GET", "/curate/exports/new/", PAGE),
+    "curate/exports/preview/": ("GET", "/curate/exports/preview/", PAGE_POST),
+    "curate/exports/<slug:name>/": ("GET", "/curate/exports/{export}/", PAGE),
+    "curate/exports/<slug:name>/download/<str:file>": (
+        "GET",
+        "/curate/exports/{export}/download/dataset.json",
+        (302, 403, 403, 404, 404),
+    ),
+    "curate/exports/<slug:name>/train/": ("GET", "/curate/exports/{export}/train/", PAGE_POST),
+    "curate/models/": ("GET", "/curate/models/", PAGE),
+    "curate/models/<int:pk>/activate/": ("GET", "/curate/models/{model}/activate/", PAGE_POST),
+    "curate/prelabel/": ("GET", "/curate/prelabel/", PAGE_POST),
+    "curate/runs/": ("GET", "/curate/runs/", PAGE),
+    "curate/runs/<int:pk>/": ("GET", "/curate/runs/{run}/", PAGE),
+    "curate/runs/<int:pk>/cancel/": ("GET", "/curate/runs/{run}/cancel/", PAGE_POST),
+    "curate/runs/<int:pk>/live/": ("GET", "/curate/runs/{run}/live/", PAGE),
+    "curate/runs/<int:pk>/register/": ("GET", "/curate/runs/{run}/register/", PAGE_POST),
+    "curate/synsets/<str:wnid>/auto-reject/": (
+        "GET",
+        "/curate/synsets/{wnid}/auto-reject/",
+        PAGE_POST,
+    ),
+}
+TABLE.update(MERGE_ROWS)
+AWAITING_MERGE = set(MERGE_ROWS)
+
 # Admin-site models: label -> which of their pages a curator / a superuser reaches:
 # c = changelist, a = add, v = change (view) and history, d = delete.
 FULL, NO_ADD_DELETE = "cavd/cavd", "cv/cv"  # catalogue and vote/decision history
@@ -476,6 +571,20 @@ def world(db, settings, tmp_path) -> World:  # type: ignore[no-untyped-def]
     from django.contrib.contenttypes.models import ContentType
 
     from curation.models import Synset
+    from curation.models.duplicates import DuplicateGroup, DuplicateMember
+    from curation.models.exports import DatasetVersion, TrainingRun
+    from curation.models.registry import ModelArtifact
+
+    # The objects of the parallel branches' pages (exports, runs, models, duplicate groups).
+    version = DatasetVersion.objects.create(name="matrix-v1")
+    run = TrainingRun.objects.create(dataset_version=version)
+    model = ModelArtifact.objects.create(name="matrix-model", architecture="resnet18")
+    first, second = Image.objects.order_by("pk")[:2]
+    group = DuplicateGroup.objects.create(representative=first, size=2, kind="near_exact")
+    for member, similarity in ((first, 1.0), (second, 0.97)):
+        DuplicateMember.objects.create(
+            group=group, image=member, kind=group.kind, similarity=similarity
+        )
 
     def make_clients() -> dict[str, Client]:
         clients = {"anonymous": Client()}
@@ -505,6 +614,10 @@ def world(db, settings, tmp_path) -> World:  # type: ignore[no-untyped-def]
         "user": curator.pk,
         "ct": ContentType.objects.get_for_model(Synset).pk,
         "wnid_pk": Synset.objects.get(wnid=BIRD).pk,
+        "export": version.name,
+        "run": run.pk,
+        "model": model.pk,
+        "dup": group.pk,
     }
     return World(
         clients=make_clients(),
@@ -522,13 +635,13 @@ def test_every_url_pattern_times_every_role(world: World) -> None:
     assert not missing, "URL patterns with no row in the permissions table:\n" + "\n".join(
         f"    {p!r}: (...)," for p in missing
     )
-    stale = sorted(set(table) - set(patterns))
+    stale = sorted(set(table) - set(patterns) - AWAITING_MERGE)
     assert not stale, f"rows for patterns that no longer exist: {stale}"
 
     wrong: list[str] = []
     observed: list[str] = []
     for key in patterns:
-        method, template, expected = table[key]
+        method, template, expected = table[key]  # (also covers MERGE_ROWS once they exist)
         url = template.format(**world.values)
         clients = world.make_clients() if key in SESSION_CHANGING else world.clients
         got = []

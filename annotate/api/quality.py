@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.plumbing import build_array_type, build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -36,6 +37,9 @@ from curation.selectors.synsets import synset_get
 from curation.storage import thumb_url
 
 # --- synsets --------------------------------------------------------------------------------------
+
+AN_OBJECT = build_basic_type(OpenApiTypes.OBJECT)
+LIST_OF_OBJECTS = build_array_type(AN_OBJECT)
 
 
 class SynsetPolicySerializer(serializers.Serializer):
@@ -92,7 +96,7 @@ class SynsetQualityViewSet(viewsets.ViewSet):
             raise Http404(f"no synset {wnid}")
         return synset
 
-    @extend_schema(operation_id="quality_synsets_list", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="quality_synsets_list", responses={200: AN_OBJECT})
     def list(self, request: Request) -> Response:
         rows = synset_quality_rows(q=request.query_params.get("q", "")[:200])
         return Response(
@@ -258,7 +262,7 @@ class GoldViewSet(viewsets.ViewSet):
 
     lookup_value_regex = r"\d+"
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: AN_OBJECT})  # a list action: the schema is an array of them
     def list(self, request: Request) -> Response:
         rows = GoldItem.objects.select_related("candidate__synset", "candidate__image").order_by(
             "-created_at"
@@ -301,7 +305,7 @@ class AdjudicateSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
-@extend_schema(tags=["quality"], responses=OpenApiTypes.OBJECT)
+@extend_schema(tags=["quality"], responses={200: LIST_OF_OBJECTS})
 @api_view(["GET"])
 def escalated_list(request: Request) -> Response:
     """Escalated candidates (the vote cap was reached undecided), for adjudication."""
@@ -361,7 +365,10 @@ def consensus_run(request: Request) -> Response:
     return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(tags=["quality"], responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    tags=["quality"],
+    responses={200: build_array_type(build_array_type(build_basic_type(OpenApiTypes.INT)))},
+)
 @api_view(["GET"])
 def histogram(request: Request) -> Response:
     """Votes per automatic decision, overall: [[votes, candidates], ...]."""

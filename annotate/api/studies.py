@@ -30,6 +30,21 @@ class StudySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["completion_code", "created_at"]
+        # The same bounds as study_create and the table's check constraints (PATCH too).
+        extra_kwargs = {
+            "tasks_required": {"min_value": 1, "max_value": 1000},
+            "link_hours": {"min_value": 1, "max_value": 24 * 365},
+        }
+
+    def validate_name(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("a study needs a name")
+        return value.strip()
+
+    def validate_return_url(self, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise serializers.ValidationError("return_url must be an http(s) URL")
+        return value
 
 
 class LinksSerializer(serializers.Serializer):

@@ -297,6 +297,9 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "JobStatusEnum": "curation.models.jobs.Job.Status",
         "ImageStatusEnum": "curation.models.images.Image.Status",
+        # `kind` is a choice set on duplicate groups and on model artifacts.
+        "DuplicateKindEnum": "curation.models.duplicates.DuplicateKind",
+        "ModelArtifactKindEnum": "curation.models.registry.ModelArtifact.Kind",
     }
 )
 # --- Annotation: tasks, leases, gold, consensus (annotate/) ---------------------------------------

@@ -138,8 +138,9 @@ def _mark_started(job_id: int) -> Job | None:
             return None
         if job.status == Job.Status.QUEUED:
             job.status = Job.Status.RUNNING
+            if job.started_at is None:  # the first start; the sweeper counts each re-queue
+                job.attempts += 1
             job.started_at = job.started_at or now
-            job.attempts += 1
         job.heartbeat_at = now
         job.save(update_fields=["status", "started_at", "attempts", "heartbeat_at"])
     return job
@@ -343,8 +344,11 @@ def jobs_sweep_stale(*, stale_after: timedelta | None = None) -> dict[str, int]:
             )
             failed += 1
             continue
+        # Counted here, not when a worker picks it up again: a chunk message left from the dead
+        # worker may set the job running before the job task does.
         updated = Job.objects.filter(pk=job.pk, status=job.status).update(
             status=Job.Status.QUEUED,
+            attempts=F("attempts") + 1,
             heartbeat_at=timezone.now(),
             message=f"re-queued after the worker was lost (attempt {job.attempts + 1})",
         )
