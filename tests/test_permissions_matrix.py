@@ -188,93 +188,6 @@ TABLE: dict[str, tuple[str, str, tuple[int, ...]]] = {
         "/api/v1/annotate/tasks/{task}/heartbeat",
         (401, 405, 405, 405, 405),
     ),
-    # Pre-labelling, duplicates, exports, training runs (curators only).
-    "curate/duplicates/": ("GET", "/curate/duplicates/", PAGE),
-    "curate/duplicates/start/": ("GET", "/curate/duplicates/start/", PAGE_POST),
-    "curate/^duplicates/(?P<pk>[0-9]+)/(?P<action>confirm|split|representative)/$": (
-        "GET",
-        "/curate/duplicates/{dup}/confirm/",
-        PAGE_POST,
-    ),
-    "curate/exports/": ("GET", "/curate/exports/", PAGE),
-    "curate/exports/new": ("GET", "/curate/exports/new", PAGE),
-    "curate/exports/new/": ("GET", "/curate/exports/new/", PAGE),
-    "curate/exports/preview/": ("GET", "/curate/exports/preview/", PAGE_POST),
-    "curate/exports/<slug:name>/": ("GET", "/curate/exports/{export}/", PAGE),
-    "curate/exports/<slug:name>/download/<str:file>": (
-        "GET",
-        "/curate/exports/{export}/download/synsets.txt",
-        PAGE,
-    ),
-    "curate/exports/<slug:name>/train/": ("GET", "/curate/exports/{export}/train/", PAGE_POST),
-    "curate/models/": ("GET", "/curate/models/", PAGE),
-    "curate/models/<int:pk>/activate/": ("GET", "/curate/models/{model}/activate/", PAGE_POST),
-    "curate/prelabel/": ("GET", "/curate/prelabel/", PAGE_POST),
-    "curate/synsets/<str:wnid>/auto-reject/": (
-        "GET",
-        "/curate/synsets/{wnid}/auto-reject/",
-        PAGE_POST,
-    ),
-    "curate/runs/": ("GET", "/curate/runs/", PAGE),
-    "curate/runs/<int:pk>/": ("GET", "/curate/runs/{run}/", PAGE),
-    "curate/runs/<int:pk>/live/": ("GET", "/curate/runs/{run}/live/", PAGE),
-    "curate/runs/<int:pk>/cancel/": ("GET", "/curate/runs/{run}/cancel/", PAGE_POST),
-    "curate/runs/<int:pk>/register/": ("GET", "/curate/runs/{run}/register/", PAGE_POST),
-    "curate/^runs/(?P<pk>\\d+)/examples/(?P<sha256>[0-9a-f]{64})$": (
-        "GET",
-        "/curate/runs/{run}/examples/{sha}",
-        (302, 403, 403, 404, 404),  # not one of the run's examples
-    ),
-    "api/v1/^models/?$": ("GET", "/api/v1/models", API),
-    "api/v1/^models/(?P<pk>[^/.]+)/?$": ("GET", "/api/v1/models/{model}", API),
-    "api/v1/^models/(?P<pk>[^/.]+)/activate/?$": (
-        "GET",
-        "/api/v1/models/{model}/activate",
-        API_POST,
-    ),
-    "api/v1/^prelabel/?$": ("GET", "/api/v1/prelabel", API_POST),
-    "api/v1/^synsets/(?P<wnid>n\\d{8})/auto-reject/?$": (
-        "GET",
-        "/api/v1/synsets/{wnid}/auto-reject",
-        API,
-    ),
-    "api/v1/^duplicates/?$": ("GET", "/api/v1/duplicates", API),
-    "api/v1/^duplicates/(?P<pk>[^/.]+)/?$": ("GET", "/api/v1/duplicates/{dup}", API),
-    "api/v1/^duplicates/(?P<pk>[^/.]+)/confirm/?$": (
-        "GET",
-        "/api/v1/duplicates/{dup}/confirm",
-        API_POST,
-    ),
-    "api/v1/^duplicates/(?P<pk>[^/.]+)/representative/?$": (
-        "GET",
-        "/api/v1/duplicates/{dup}/representative",
-        API_POST,
-    ),
-    "api/v1/^duplicates/(?P<pk>[^/.]+)/split/?$": (
-        "GET",
-        "/api/v1/duplicates/{dup}/split",
-        API_POST,
-    ),
-    "api/v1/^exports/?$": ("GET", "/api/v1/exports", API),
-    "api/v1/^exports/preview/?$": ("GET", "/api/v1/exports/preview", API_POST),
-    "api/v1/exports/<slug:name>/": ("GET", "/api/v1/exports/{export}/", API),
-    "api/v1/exports/<slug:name>/download/<str:file>": (
-        "GET",
-        "/api/v1/exports/{export}/download/synsets.txt",
-        API,
-    ),
-    "api/v1/^training-runs/?$": ("GET", "/api/v1/training-runs", API),
-    "api/v1/^training-runs/(?P<pk>[^/.]+)/?$": ("GET", "/api/v1/training-runs/{run}", API),
-    "api/v1/^training-runs/(?P<pk>[^/.]+)/cancel/?$": (
-        "GET",
-        "/api/v1/training-runs/{run}/cancel",
-        API_POST,
-    ),
-    "api/v1/^training-runs/(?P<pk>[^/.]+)/register/?$": (
-        "GET",
-        "/api/v1/training-runs/{run}/register",
-        API_POST,
-    ),
     "api/schema/": ("GET", "/api/schema/", SIGNED_IN_API),
     "api/docs/": ("GET", "/api/docs/", SIGNED_IN_API),
     # Admin site (models: ADMIN_MODELS below).
@@ -334,8 +247,8 @@ MERGE_ROWS: dict[str, tuple[str, str, tuple[int, ...]]] = {
         (401, 403, 403, 404, 404),  # the fixture's version has no files
     ),
     "api/v1/^models/?$": ("GET", "/api/v1/models", API),
-    "api/v1/^models/(?P<pk>[^/.]+)/?$": ("GET", "/api/v1/models/{model}", API),
-    "api/v1/^models/(?P<pk>[^/.]+)/activate/?$": (
+    "api/v1/^models/(?P<pk>[0-9]{1,18})/?$": ("GET", "/api/v1/models/{model}", API),
+    "api/v1/^models/(?P<pk>[0-9]{1,18})/activate/?$": (
         "GET",
         "/api/v1/models/{model}/activate",
         API_POST,
@@ -396,7 +309,7 @@ MERGE_ROWS: dict[str, tuple[str, str, tuple[int, ...]]] = {
     ),
 }
 TABLE.update(MERGE_ROWS)
-AWAITING_MERGE = set(MERGE_ROWS)
+AWAITING_MERGE: set[str] = set()  # merged: every row must match a pattern
 
 # Admin-site models: label -> which of their pages a curator / a superuser reaches:
 # c = changelist, a = add, v = change (view) and history, d = delete.
@@ -470,41 +383,6 @@ def url_patterns() -> list[str]:
         return out
 
     return walk(get_resolver().url_patterns, "")
-
-
-def _pipeline_objects(tmp_path: Any) -> dict[str, Any]:
-    """A duplicate group, a ready export with its files, a training run, the default model."""
-    from django.conf import settings as conf
-
-    from curation.models import (
-        DatasetVersion,
-        DuplicateGroup,
-        DuplicateKind,
-        DuplicateMember,
-        ModelArtifact,
-        TrainingRun,
-    )
-    from curation.services.prelabel import model_register_default
-
-    first, second = Image.objects.order_by("pk")[:2]
-    group = DuplicateGroup.objects.create(
-        kind=DuplicateKind.NEAR_EXACT, representative=first, size=2, min_similarity=0.97
-    )
-    for image, similarity in ((first, 1.0), (second, 0.97)):
-        DuplicateMember.objects.create(
-            group=group, image=image, kind=DuplicateKind.NEAR_EXACT, similarity=similarity
-        )
-    folder = conf.DATA_ROOT / "exports" / "matrix-v1"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "synsets.txt").write_text(f"{BIRD} bird\n")
-    (folder / "dataset.json").write_text("{}")
-    version = DatasetVersion.objects.create(
-        name="matrix-v1", status=DatasetVersion.Status.READY, path=str(folder), num_classes=1
-    )
-    run = TrainingRun.objects.create(dataset_version=version, arch="resnet18", epochs=1)
-    model_register_default()
-    model = ModelArtifact.objects.order_by("pk").first()
-    return {"dup": group.pk, "export": version.name, "run": run.pk, "model": model.pk}
 
 
 @dataclass
@@ -597,9 +475,7 @@ def world(db, settings, tmp_path) -> World:  # type: ignore[no-untyped-def]
         return clients
 
     image = Image.objects.order_by("pk").first()
-    world_extra = _pipeline_objects(tmp_path)
     values = {
-        **world_extra,
         "wnid": BIRD,
         "sha": image.sha256,
         "image": image.pk,
