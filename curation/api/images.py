@@ -122,7 +122,7 @@ class ImageDetailSerializer(ImageSerializer):
     # --- duplicate detection (issue 4) ---
     duplicate_group = serializers.SerializerMethodField()
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {}})
     def get_duplicate_group(self, obj: Image) -> dict[str, Any] | None:
         """The image's duplicate group (id, kind, status, representative, members) or null."""
         from curation.selectors.duplicates import image_duplicate_group
