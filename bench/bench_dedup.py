@@ -24,8 +24,8 @@ from bench import table
 from bench.dedup_set import BASE, COPIES, DIR, TRANSFORMS, ensure_set
 
 TARGET_TRANSFORMS = ("resize50", "jpeg30", "colour", "crop10")
-RADII = list(range(0, 17))
-COSINES = [round(x, 3) for x in np.arange(0.80, 0.991, 0.01)]
+RADII = list(range(0, 15))
+COSINES = [0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.993, 0.995, 0.997, 0.999]
 
 
 def _paths(data: dict) -> list[Path]:
@@ -204,34 +204,47 @@ def _pairs_of(found: dict) -> set[tuple[str, str]]:
 
 
 class Truth:
-    def __init__(self, data: dict) -> None:
-        self.copies = data["copies"]  # copy -> [original, transformation]
-        self.planted = {(min(o, c), max(o, c)): t for c, (o, t) in self.copies.items()}
+    """Scores pair sets given as int64 codes lo * N + hi over the index of all file names."""
 
-    def score(self, pairs: set[tuple[str, str]]) -> dict:
-        correct = pairs & set(self.planted)
-        out = {"pairs": len(pairs), "correct": len(correct)}
-        out["precision"] = len(correct) / len(pairs) if pairs else 1.0
-        for t in TRANSFORMS:
-            planted_t = [p for p, tt in self.planted.items() if tt == t]
-            found_t = sum(1 for p in planted_t if p in correct)
-            touching = [
-                p for p in pairs if any(self.copies.get(x, [None, None])[1] == t for x in p)
-            ]
+    def __init__(self, data: dict, names: list[str]) -> None:
+        self.n = len(names)
+        self.pos = {name: i for i, name in enumerate(names)}
+        kinds = np.full(self.n, -1, dtype=np.int64)
+        planted, planted_kind = [], []
+        for c, (o, t) in data["copies"].items():
+            i, j = self.pos[c], self.pos[o]
+            kinds[i] = TRANSFORMS.index(t)
+            planted.append(min(i, j) * self.n + max(i, j))
+            planted_kind.append(TRANSFORMS.index(t))
+        self.kinds = kinds
+        self.planted = np.array(planted, dtype=np.int64)
+        self.planted_kind = np.array(planted_kind)
+
+    def codes(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        keep = a != b
+        a, b = a[keep], b[keep]
+        return np.unique(np.minimum(a, b) * self.n + np.maximum(a, b))
+
+    def name_codes(self, pairs: set[tuple[str, str]]) -> np.ndarray:
+        if not pairs:
+            return np.empty(0, dtype=np.int64)
+        a, b = zip(*((self.pos[x], self.pos[y]) for x, y in pairs), strict=True)
+        return self.codes(np.array(a), np.array(b))
+
+    def score(self, pairs: np.ndarray) -> dict:
+        correct = np.isin(pairs, self.planted)
+        out: dict = {"pairs": len(pairs), "correct": int(correct.sum())}
+        out["precision"] = float(correct.mean()) if len(pairs) else 1.0
+        found = np.isin(self.planted, pairs)
+        lo, hi = pairs // self.n, pairs % self.n
+        for k, t in enumerate(TRANSFORMS):
+            touching = (self.kinds[lo] == k) | (self.kinds[hi] == k)
             out[t] = {
-                "recall": found_t / len(planted_t),
-                "precision": (sum(1 for p in touching if p in correct) / len(touching))
-                if touching else 1.0,
-            }  # fmt: skip
+                "recall": float(found[self.planted_kind == k].mean()),
+                "precision": float(correct[touching].mean()) if touching.any() else 1.0,
+            }
         return out
-
-
-def _names(paths: list[Path]) -> list[str]:
-    return [p.name for p in paths]
-
-
-def _to_names(names: list[str], a: np.ndarray, b: np.ndarray) -> set[tuple[str, str]]:
-    return {(min(names[i], names[j]), max(names[i], names[j])) for i, j in zip(a, b, strict=True)}
 
 
 def run() -> tuple[str, str]:
@@ -239,8 +252,8 @@ def run() -> tuple[str, str]:
 
     data = ensure_set()
     paths = _paths(data)
-    names = _names(paths)
-    truth = Truth(data)
+    names = [p.name for p in paths]
+    truth = Truth(data, names)
     print(f"  {len(data['base'])} drawings + {len(data['copies'])} copies", flush=True)
 
     hashes, t_hash = our_phashes(paths)
@@ -254,11 +267,11 @@ def run() -> tuple[str, str]:
 
     dist = bp.distance
     assert dist is not None
-    ph = {r: _to_names(names, bp.query[dist <= r], bp.base[dist <= r]) for r in RADII}
+    ph = {r: truth.codes(bp.query[dist <= r], bp.base[dist <= r]) for r in RADII}
     em = {}
     for t in COSINES:
         keep = fp.similarity >= t - 1e-6
-        em[t] = _to_names(names, fp.query[keep], fp.base[keep])
+        em[t] = truth.codes(fp.query[keep], fp.base[keep])
     ok = lambda s: s["precision"] >= 0.99  # noqa: E731
     ph_scores = {r: truth.score(p) for r, p in ph.items()}
     em_scores = {t: truth.score(p) for t, p in em.items()}
@@ -271,9 +284,16 @@ def run() -> tuple[str, str]:
     best = None
     for r in RADII:
         for t in COSINES:
-            s = truth.score(ph[r] | em[t])
+            s = truth.score(np.union1d(ph[r], em[t]))
             if ok(s) and (best is None or (target_recall(s), r, -t) > best[0]):
                 best = ((target_recall(s), r, -t), r, t, s)
+    calibrated = best is not None
+    if best is None:  # nothing reaches 0.99: take the most precise setting of the grid
+        for r in RADII:
+            for t in COSINES:
+                s = truth.score(np.union1d(ph[r], em[t]))
+                if best is None or (s["precision"], target_recall(s)) > best[0]:
+                    best = ((s["precision"], target_recall(s)), r, t, s)
     assert best is not None
     _, r_comb, t_comb, comb = best
 
@@ -281,11 +301,14 @@ def run() -> tuple[str, str]:
     idd_ph_enc, t_idd_ph_enc = imagededup_phash_encode(folder)
     idd_ph_pairs, t_idd_ph_find = imagededup_phash_find(idd_ph_enc, r_comb)
     t_idd_ph = t_idd_ph_enc + t_idd_ph_find
-    idd_ph = truth.score(idd_ph_pairs)
+    idd_ph = truth.score(truth.name_codes(idd_ph_pairs))
     # imagededup's own pHash at its own best radius, for fairness
-    idd_ok = [r for r in range(0, 13) if ok(truth.score(imagededup_phash_find(idd_ph_enc, r)[0]))]
-    idd_r = max(idd_ok, default=0)
-    idd_ph_best = truth.score(imagededup_phash_find(idd_ph_enc, idd_r)[0])
+    idd_scores = {
+        r: truth.score(truth.name_codes(imagededup_phash_find(idd_ph_enc, r)[0]))
+        for r in range(0, 13)
+    }
+    idd_r = max([r for r, sc in idd_scores.items() if ok(sc)], default=0)
+    idd_ph_best = idd_scores[idd_r]
 
     # imagededup CNN encodes as slowly as our embedder (same model): on 2 shared cores it runs on
     # a subset (every copy, its original, and as many other drawings), ours beside it on the same.
@@ -295,19 +318,19 @@ def run() -> tuple[str, str]:
     sub_names = sorted(originals) + sorted(rng.choice(others, len(originals), replace=False))
     sub_names += sorted(data["copies"])
     sub_paths = [(COPIES if n in data["copies"] else BASE) / n for n in sub_names]
-    sub_set = set(sub_names)
     sub_folder = _flat_dir(sub_paths, "subset")
     enc, t_idd_enc = imagededup_cnn_encode(sub_folder)
     idd_cnn_pairs, t_idd_find = imagededup_cnn_find(enc, t_comb)
-    idd_cnn = truth.score(idd_cnn_pairs)
+    idd_cnn = truth.score(truth.name_codes(idd_cnn_pairs))
     sub_rows = np.array([names.index(n) for n in sub_names])
     start = time.perf_counter()
     sp = search.all_pairs_float(vecs[sub_rows], t_comb)
     t_sub_search = time.perf_counter() - start
-    ours_sub = truth.score(
-        {p for p in ph[r_comb] if p[0] in sub_set and p[1] in sub_set}
-        | _to_names(sub_names, sp.query, sp.base)
-    )
+    in_sub = np.zeros(len(names), dtype=bool)
+    in_sub[sub_rows] = True
+    pc = ph[r_comb]
+    ph_sub = pc[in_sub[pc // len(names)] & in_sub[pc % len(names)]]
+    ours_sub = truth.score(np.union1d(ph_sub, truth.codes(sub_rows[sp.query], sub_rows[sp.base])))
     t_sub_embed = t_embed * len(sub_names) / len(paths)
 
     methods = [
@@ -346,6 +369,7 @@ def run() -> tuple[str, str]:
              f"pHash {t_bin:.2f} s + cosine {t_float:.2f} s", "", ""],
         ],
     )  # fmt: skip
+    note = "" if calibrated else "; none reached it, so the most precise of the grid"
     met = all(comb[t]["recall"] >= 0.95 for t in TARGET_TRANSFORMS) and comb["precision"] >= 0.99
     body = f"""
 {len(data["base"]):,} distinct Open Clip Art drawings (flattened to RGB JPEG, <= 480 px) + one
@@ -357,7 +381,7 @@ touching copies of that transformation. 2 cores, shared and loaded by parallel w
 
 {quality}
 
-Calibrated (loosest setting with precision >= 0.99): pHash radius **{r_cal}** alone; cosine
+Calibrated (loosest setting with precision >= 0.99{note}): pHash radius **{r_cal}** alone; cosine
 **{t_cal}** alone; combined **radius {r_comb} + cosine {t_comb}** (the defaults
 DEDUP_PHASH_RADIUS / DEDUP_COSINE_THRESHOLD). Target (combined recall >= 0.95 on resize, JPEG,
 colour, crop-10% at precision >= 0.99): **{"met" if met else "not met"}**.

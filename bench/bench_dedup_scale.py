@@ -19,7 +19,15 @@ import numpy as np
 from bench import ROOT, python, table
 
 THRESHOLD = 0.90
-SIZES = [(100_000, 256), (100_000, 1280), (1_000_000, 256), (1_000_000, 1280)]
+SIZES = [
+    (int(n), int(d))
+    for n, d in (
+        s.split("x")
+        for s in os.environ.get(
+            "BENCH_DEDUP_SCALE_SIZES", "100000x256,100000x1280,1000000x256,1000000x1280"
+        ).split(",")
+    )
+]
 TIMEOUT_S = int(os.environ.get("BENCH_DEDUP_SCALE_TIMEOUT", "300"))
 EXACT_QUERIES = 5_000
 
@@ -55,7 +63,8 @@ def one(n: int, d: int, exact: bool) -> dict:
         planted = {p for p in planted if p[1] < EXACT_QUERIES or p[0] < EXACT_QUERIES}
         found = set()
         for q, b in zip(pairs.query.tolist(), pairs.base.tolist(), strict=True):
-            found.add((min(q, b), max(q, b)))
+            if q != b:
+                found.add((min(q, b), max(q, b)))
     else:
         pairs = search.all_pairs_float(x, THRESHOLD)
         seconds = time.perf_counter() - start
@@ -81,7 +90,9 @@ def _run(n: int, d: int, exact: bool = False) -> dict:
         return {"n": n, "d": d, "skipped": f"over the {TIMEOUT_S} s limit on 2 shared cores"}
     if out.returncode != 0:
         return {"n": n, "d": d, "skipped": f"failed: {out.stderr.strip()[-300:]}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print("  ", result, flush=True)
+    return result
 
 
 def run() -> tuple[str, str]:

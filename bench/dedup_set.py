@@ -1,6 +1,7 @@
 """The planted dedup set for bench_dedup: >= 5,000 distinct Open Clip Art drawings (Debian
-openclipart-png, public domain) flattened to RGB JPEGs, and one transformed copy of each of 500
-of them (the transformations round-robin). Cached under var/bench/dedup/ between runs."""
+openclipart-png, public domain) flattened onto white to RGB JPEGs of 256-480 px on the long
+side, and one transformed copy of each of 500 of them (the transformations round-robin).
+Cached under var/bench/dedup/ between runs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ COPIES = DIR / "copies"
 N_BASE = int(os.environ.get("BENCH_DEDUP_IMAGES", "5000"))
 N_PLANTED = int(os.environ.get("BENCH_DEDUP_PLANTED", "500"))
 MAX_SIDE = 480
+MIN_SIDE = 256
 TRANSFORMS = [
     "resize50", "jpeg30", "crop10", "crop20", "colour", "flip", "rotate5", "text", "pad10",
 ]  # fmt: skip
@@ -43,6 +45,9 @@ def _flatten(job: tuple[str, str]) -> bool:
         white = Image.new("RGB", im.size, (255, 255, 255))
         white.paste(im, mask=im.getchannel("A"))
         white.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+        if max(white.size) < MIN_SIDE:  # small icons: scale up, so a 50% resize stays a picture
+            f = MIN_SIDE / max(white.size)
+            white = white.resize((round(white.width * f), round(white.height * f)), Image.LANCZOS)
         white.save(dst, "JPEG", quality=90)
         return True
     except Exception:
@@ -87,10 +92,11 @@ def transform(src: Path, name: str, seed: int) -> bytes:
 
 
 def _phash_int(path: Path) -> int:
-    import imagehash
     from PIL import Image
 
-    return int(str(imagehash.phash(Image.open(path).convert("RGB"))), 16)
+    from curation.ingest.decode import _phash_signed  # the pHash SynsetLab stores
+
+    return _phash_signed(Image.open(path).convert("RGB")) & 0xFFFFFFFFFFFFFFFF
 
 
 def ensure_set() -> dict:

@@ -338,9 +338,9 @@ ANNOTATE_ROUTE_MIN_GOLD = env.int("ANNOTATE_ROUTE_MIN_GOLD", default=5)  # gold 
 ANNOTATE_ONBOARDING_GOLD = env.int("ANNOTATE_ONBOARDING_GOLD", default=10)  # extra gold at first
 ANNOTATE_LINK_SALT = "synsetlab.annotate.join"
 
-# Duplicate detection (worker/dedup). Calibrated on the planted transformations of
-# bench/bench_dedup.py (see bench/RESULTS.md): pHash Hamming radius for "near-exact", cosine
-# threshold on the active model's L2-normalised embeddings for "near".
+# Duplicate detection (worker/dedup): pHash Hamming radius for "near-exact", cosine threshold on
+# the active model's L2-normalised embeddings for "near". Chosen on sample_data; bench_dedup's
+# calibration on Open Clip Art was inconclusive (see README, bench/RESULTS.md).
 DEDUP_PHASH_RADIUS = env.int("DEDUP_PHASH_RADIUS", default=8)
 DEDUP_COSINE_THRESHOLD = env.float("DEDUP_COSINE_THRESHOLD", default=0.90)
 DEDUP_CHUNK_SIZE = env.int("DEDUP_CHUNK_SIZE", default=2000)

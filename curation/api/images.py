@@ -88,6 +88,7 @@ class ImageSerializer(serializers.ModelSerializer):
 
 class ImageDetailSerializer(ImageSerializer):
     candidacies = serializers.SerializerMethodField()
+    duplicate_group = serializers.SerializerMethodField()  # duplicate detection (issue 4)
     origins = serializers.SerializerMethodField()
 
     class Meta(ImageSerializer.Meta):

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from curation.jobkinds import JOB_KINDS
@@ -330,6 +330,8 @@ def jobs_sweep_stale(*, stale_after: timedelta | None = None) -> dict[str, int]:
     # A queued job whose message was lost (broker restarted with nothing on disk) never starts.
     lost = Job.objects.filter(
         status=Job.Status.QUEUED, created_at__lt=cutoff, started_at__isnull=True
+    ).filter(  # a follower waits for its parent to succeed: not lost
+        Q(parent__isnull=True) | Q(parent__status=Job.Status.SUCCEEDED)
     )
     for job in list(stale) + list(
         lost.filter(heartbeat_at__isnull=True) | lost.filter(heartbeat_at__lt=cutoff)

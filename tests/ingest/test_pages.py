@@ -120,7 +120,7 @@ def test_plain_form_upload_starts_at_once_and_redirects(
             "csrfmiddlewaretoken": token,
         },
     )
-    job = Job.objects.get()
+    job = Job.objects.get(kind="ingest")  # dedup follows it (curation.services.pipeline)
     assert response.status_code == 302 and response["Location"] == f"/curate/ingest/{job.pk}/"
     assert job.params["kind"] == "image" and job.params["synset"] == DOG
 
@@ -162,7 +162,7 @@ def test_pasted_urls(client_csrf: Client, media_root: Path, queued: list[int]) -
             "csrfmiddlewaretoken": token,
         },
     )
-    job = Job.objects.get()
+    job = Job.objects.get(kind="ingest")  # dedup follows it (curation.services.pipeline)
     assert response.status_code == 302 and job.params["kind"] == "url_list"
 
 
