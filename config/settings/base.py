@@ -343,5 +343,7 @@ ANNOTATE_LINK_SALT = "synsetlab.annotate.join"
 # calibration on Open Clip Art was inconclusive (see README, bench/RESULTS.md).
 DEDUP_PHASH_RADIUS = env.int("DEDUP_PHASH_RADIUS", default=8)
 DEDUP_COSINE_THRESHOLD = env.float("DEDUP_COSINE_THRESHOLD", default=0.90)
+# A pHash link also needs the colour layouts to agree (0 turns the check off).
+DEDUP_COLOUR_MAX_DIFF = env.float("DEDUP_COLOUR_MAX_DIFF", default=0.6)
 DEDUP_CHUNK_SIZE = env.int("DEDUP_CHUNK_SIZE", default=2000)
 DEDUP_THROTTLE_S = env.float("DEDUP_THROTTLE_S", default=0.0)  # pause before each chunk

@@ -167,3 +167,36 @@ def test_incremental_batch_merges_and_embeddings_find_crops(clean_dedup, tmp_pat
         assert member.group_id == group.pk
         assert group.kind == "near" or member.kind == "near_exact"
     assert DuplicateGroup.objects.count() == 2
+
+
+def _flag(path: Path, colours: list[tuple[int, int, int]], quality: int = 90) -> Path:
+    from PIL import Image as PILImage
+
+    im = PILImage.new("RGB", (300, 180))
+    for band, colour in enumerate(colours):
+        im.paste(colour, (0, 60 * band, 300, 60 * (band + 1)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "JPEG", quality=quality)
+    return path
+
+
+def test_same_layout_in_other_colours_is_not_a_duplicate(clean_dedup, tmp_path: Path) -> None:
+    """pHash sees luminance only: three-band flags hash alike. The colour check keeps them apart
+    while a re-encoded copy of one flag is still found."""
+    src = tmp_path / "src" / BIRD
+    white, green, red = (255, 255, 255), (0, 150, 110), (214, 38, 18)
+    bulgaria = _flag(src / "bulgaria.jpg", [white, green, red])
+    copy = _flag(src / "bulgaria-q30.jpg", [white, green, red], quality=30)
+    russia = _flag(src / "russia.jpg", [white, (0, 57, 166), red])
+    estonia = _flag(src / "estonia.jpg", [(0, 114, 206), (0, 0, 0), white])
+    ingest_start(source=tmp_path / "src", source_name="flags", inline=True)
+    job = dedup_start(inline=True)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    groups = {
+        frozenset(g.members.values_list("image_id", flat=True))
+        for g in DuplicateGroup.objects.all()
+    }
+    assert groups == {frozenset({image_of(bulgaria), image_of(copy)})}
+    assert not DuplicateMember.objects.filter(
+        image_id__in=[image_of(russia), image_of(estonia)]
+    ).exists()
