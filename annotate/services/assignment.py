@@ -15,7 +15,7 @@ import random
 import secrets
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -233,32 +233,46 @@ def task_next(
         gold = _pick_gold(locked, synset_id, _gold_count(locked, len(leased), open_gold))
         entries = [(c, False) for c in leased] + [(c, True) for c in gold]
         random.SystemRandom().shuffle(entries)
-        task = Assignment.objects.create(
-            token=secrets.token_urlsafe(12),
-            annotator=locked,
-            synset_id=synset_id,
-            study=study,
-            size=len(entries),
-            expires_at=now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS),
-            heartbeat_at=now,
-        )
-        AssignmentItem.objects.bulk_create(
-            [
-                AssignmentItem(
-                    assignment=task,
-                    candidate_id=candidate_id,
-                    token=secrets.token_urlsafe(12),
-                    position=position,
-                    is_gold=is_gold,
-                    leased=not is_gold,
-                )
-                for position, (candidate_id, is_gold) in enumerate(entries)
-            ]
-        )
+        task = _create_task(locked, synset_id, study, entries, now)
     return task
 
 
-def _qualification_task(annotator: Annotator, now, study: Study | None) -> Assignment | None:  # type: ignore[no-untyped-def]
+def _create_task(
+    annotator: Annotator,
+    synset_id: int,
+    study: Study | None,
+    entries: list[tuple[int, bool]],
+    now: datetime,
+) -> Assignment:
+    """The Assignment and its items (candidate id, is gold) in the given order."""
+    task = Assignment.objects.create(
+        token=secrets.token_urlsafe(12),
+        annotator=annotator,
+        synset_id=synset_id,
+        study=study,
+        size=len(entries),
+        expires_at=now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS),
+        heartbeat_at=now,
+    )
+    AssignmentItem.objects.bulk_create(
+        [
+            AssignmentItem(
+                assignment=task,
+                candidate_id=candidate_id,
+                token=secrets.token_urlsafe(12),
+                position=position,
+                is_gold=is_gold,
+                leased=not is_gold,
+            )
+            for position, (candidate_id, is_gold) in enumerate(entries)
+        ]
+    )
+    return task
+
+
+def _qualification_task(
+    annotator: Annotator, now: datetime, study: Study | None
+) -> Assignment | None:
     """A routed-out annotator with too few gold answers to be judged gets a task of gold items
     (a qualification test, as on crowd platforms) so they can earn routing to regular work."""
     if annotator.gold_answers >= settings.ANNOTATE_ONBOARDING_GOLD:
@@ -276,29 +290,7 @@ def _qualification_task(annotator: Annotator, now, study: Study | None) -> Assig
     gold = _pick_gold(annotator, synset_id, settings.ANNOTATE_ONBOARDING_GOLD)
     if not gold:
         return None
-    task = Assignment.objects.create(
-        token=secrets.token_urlsafe(12),
-        annotator=annotator,
-        synset_id=synset_id,
-        study=study,
-        size=len(gold),
-        expires_at=now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS),
-        heartbeat_at=now,
-    )
-    AssignmentItem.objects.bulk_create(
-        [
-            AssignmentItem(
-                assignment=task,
-                candidate_id=candidate_id,
-                token=secrets.token_urlsafe(12),
-                position=position,
-                is_gold=True,
-                leased=False,
-            )
-            for position, candidate_id in enumerate(gold)
-        ]
-    )
-    return task
+    return _create_task(annotator, synset_id, study, [(c, True) for c in gold], now)
 
 
 def task_for(*, annotator: Annotator, token: str) -> Assignment:
