@@ -14,13 +14,13 @@ from curation.models import Candidate, DuplicateGroup, NotDuplicatePair
 from curation.services.dedup import dedup_start
 from curation.services.ingest import ingest_start
 from tests.conftest import make_user
-from tests.e2e.conftest import browser, login, page, screenshot  # noqa: F401
+from tests.e2e.conftest import login, screenshot
 from tests.worker.test_dedup import build_set, clean_data_root
 
 pytestmark = pytest.mark.e2e
 
 
-def test_curator_reviews_duplicates(web_server, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_curator_reviews_duplicates(web_server, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     clean_data_root()
     build_set(tmp_path / "src", n_originals=6, planted=2)
     ingest_start(source=tmp_path / "src", source_name="e2e", inline=True)
