@@ -101,7 +101,7 @@ def check_serving(spec: dict[str, Any]) -> dict[str, Any]:
 
 def start_background(spec: dict[str, Any]) -> dict[str, Any]:
     """In the harness process: an ingest (on the Celery worker) of a folder of real PNGs, and an
-    export if the codebase has one (curation.services.exports.export_create), during the load."""
+    export of 2,000 accepted candidates, during the load."""
     import inspect
     import shutil
 
@@ -119,10 +119,27 @@ def start_background(spec: dict[str, Any]) -> dict[str, Any]:
     except ImportError:
         jobs["export"] = None
     else:
+        from curation.models import Candidate
+
+        wnids = list(SERVING_SYNSETS[: spec["synsets"]])
+        # Something to export: the first 2,000 candidates count as accepted (the annotators work
+        # on the others; the export reads while they vote).
+        first = list(
+            Candidate.objects.filter(synset__wnid__in=wnids)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:2000]
+        )
+        Candidate.objects.filter(pk__in=first).update(state="accepted", decided_by="bench")
         params = inspect.signature(export_create).parameters
-        kwargs: dict[str, Any] = {"name": f"load-{int(time.time())}"}
-        if "synsets" in params:
-            kwargs["synsets"] = SERVING_SYNSETS[: spec["synsets"]]
+        kwargs: dict[str, Any] = {
+            "name": f"load-{int(time.time())}",
+            "config": {  # manifests only: the serving data has rows, not files
+                "synsets": wnids,
+                "val_fraction": 0.1,
+                "formats": ["jsonl"],
+                "verify": "manifests",
+            },
+        }
         try:
             job = export_create(**{k: v for k, v in kwargs.items() if k in params})
             jobs["export"] = getattr(job, "job_id", None) or getattr(job, "pk", None)
