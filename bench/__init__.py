@@ -71,6 +71,23 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
+def django_env(*, database: str, files: Path, redis_db: int, **extra: str) -> dict[str, str]:
+    """Environment for a benchmark's Django subprocesses: local settings, their own PostgreSQL
+    database, media and data folders under `files`, a Redis db of their own (REDIS_URL wins)."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DJANGO_DEBUG="false",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
+        MEDIA_ROOT=str(files / "media"),
+        DATA_ROOT=str(files / "data"),
+        LOG_LEVEL="WARNING",
+    )
+    env.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")
+    env.update(extra)
+    return env
+
+
 def python() -> str:
     return sys.executable
 

@@ -15,7 +15,7 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-from bench import ROOT, WORK, python, table
+from bench import ROOT, WORK, django_env, python, table
 
 PNG_SOURCE = Path("/usr/share/openclipart/png")
 JPEG_DIR = WORK / "ingest-jpegs"
@@ -102,18 +102,7 @@ def ensure_jpegs(n: int = N_IMAGES) -> Path:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        DJANGO_DEBUG="false",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{PG_DB}",
-        MEDIA_ROOT=str(WORK / "ingest-media"),
-        DATA_ROOT=str(WORK / "ingest-data"),
-        LOG_LEVEL="WARNING",
-    )
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-    env.update(extra)
-    return env
+    return django_env(database=PG_DB, files=WORK / "ingest", redis_db=14, **extra)
 
 
 def _recreate_db() -> None:
@@ -267,7 +256,7 @@ def run() -> tuple[str, str]:
     images = ensure_jpegs()
     n = len(list(images.glob("*.jpg")))
     _recreate_db()
-    shutil.rmtree(WORK / "ingest-media", ignore_errors=True)
+    shutil.rmtree(WORK / "ingest" / "media", ignore_errors=True)
 
     # Alternate the two, ROUNDS times, and keep each one's best round: the machine may be busy.
     dd_runs, our_runs, decode_runs = [], [], []

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import ROOT, WORK, python, table
+from bench import ROOT, WORK, django_env, python, table
 
 N_IMAGES = int(os.environ.get("BENCH_PRELABEL_IMAGES", "500"))
 # The naive baseline is slow: it runs on the first N_BASELINE of the same stored files.
@@ -28,18 +28,7 @@ TARGET = 30.0
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        DJANGO_DEBUG="false",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{PG_DB}",
-        MEDIA_ROOT=str(WORK / "prelabel-media"),
-        DATA_ROOT=str(WORK / "prelabel-data"),
-        LOG_LEVEL="WARNING",
-    )
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
-    env.update(extra)
-    return env
+    return django_env(database=PG_DB, files=WORK / "prelabel", redis_db=13, **extra)
 
 
 def _manage(*args: str, **env: str) -> str:
@@ -66,8 +55,7 @@ def _setup(images: Path) -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {PG_DB}")
-    for sub in ("prelabel-media", "prelabel-data"):
-        shutil.rmtree(WORK / sub, ignore_errors=True)
+    shutil.rmtree(WORK / "prelabel", ignore_errors=True)
     _manage("migrate", "--noinput", "-v", "0")
     _manage("import_wordnet")
     _manage("shell", "-c", INGEST.format(source=str(images), wnid=WNID))

@@ -193,7 +193,8 @@ def task_next(
         size = settings.ANNOTATE_TASK_SIZE
         regular_room = max(1, size - round(size * settings.ANNOTATE_GOLD_FRACTION))
         eligible = _eligible(locked)
-        if routed_to_calibration(locked):
+        routed = routed_to_calibration(locked)
+        if routed:
             eligible = eligible.filter(calibration=True)
         tried: set[int] = set()
         leased: list[int] = []
@@ -224,7 +225,7 @@ def task_next(
                     time.sleep(random.SystemRandom().uniform(0.005, 0.03))
                     continue
                 tried.add(synset_id)
-        if (not leased or synset_id is None) and routed_to_calibration(locked):
+        if (not leased or synset_id is None) and routed:
             return _qualification_task(locked, now, study)
         if not leased or synset_id is None:
             return None
