@@ -240,8 +240,9 @@ def build_candidates(seed: int = 0, machine_scores: bool = False) -> dict[str, A
         for index, (image, label) in enumerate(zip(images, labels, strict=True)):
             score = None
             if machine_scores:
-                # A decent pre-labeller: AUC about 0.9 on these labels.
-                z = rng.gauss(1.4 if label else -1.4, 1.1)
+                # A decent pre-labeller, not a calibrated one: class-conditional scores give an
+                # AUC of 0.90 (d' = 1.81) on these labels; bench_consensus reports the measured AUC.
+                z = rng.gauss(0.906 if label else -0.906, 1.0)
                 score = 1.0 / (1.0 + pow(2.718281828, -z))
             candidates.append(
                 Candidate(

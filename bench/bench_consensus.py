@@ -25,22 +25,26 @@ from bench.annotate_harness import (
 ANNOTATORS = 40
 CONCURRENCY = 10
 SEED = 7
+# The open-crowd profile: trust routing (floor 0.85, a pool of the 5 best, gold qualification
+# first) with a vote cap of 6 (futility escalation does the rest).
+ROUTING = {"route": 0.85, "pool": 5, "cap": 6}
+WEIGHTED = {"method": "dynamic_weighted"}
+TARGET_LABEL = "dynamic + weighting + trust routing + calibrated machine-score prior"
 STRATEGIES: list[tuple[str, dict[str, Any]]] = [
     ("fixed 3-vote majority", {"method": "majority", "k": 3}),
     ("fixed 5-vote majority", {"method": "majority", "k": 5}),
     ("dynamic consensus", {"method": "dynamic"}),
     ("dynamic + worker weighting", {"method": "dynamic_weighted"}),
-    ("dynamic + weighting + machine-score prior", {"method": "dynamic_weighted", "prior": 0.5}),
-    ("dynamic + weighting + trust routing", {"method": "dynamic_weighted", "route": 0.85}),
-    (
-        "dynamic + weighting + trust routing + machine-score prior",
-        {"method": "dynamic_weighted", "route": 0.85, "prior": 0.5},
-    ),
+    ("dynamic + weighting + calibrated machine-score prior", {**WEIGHTED, "prior": 1.0}),
+    ("dynamic + weighting + trust routing", {**WEIGHTED, **ROUTING}),
+    (TARGET_LABEL, {**WEIGHTED, **ROUTING, "prior": 1.0}),
+    (f"{TARGET_LABEL}, crowd seed 8", {**WEIGHTED, **ROUTING, "prior": 1.0, "seed": 8}),
+    (f"{TARGET_LABEL}, crowd seed 9", {**WEIGHTED, **ROUTING, "prior": 1.0, "seed": 9}),
     (
         "dynamic + weighting, 97% target",
         {"method": "dynamic_weighted", "target": 0.97, "reject_target": 0.95},
     ),
-]
+]  # fmt: skip
 MAX_ROUNDS = 6
 
 
@@ -126,7 +130,14 @@ def run_strategy(spec: dict[str, Any]) -> dict[str, Any]:
         for c in SynsetConsensus.objects.filter(synset__wnid__in=wnids).select_related("synset")
     }
     stored = Vote.objects.filter(annotator__user__username__startswith="sim-").count()
+    scored = [
+        (score, truth.labels[(sha, wnid)])
+        for sha, wnid, score in Candidate.objects.filter(
+            synset__wnid__in=wnids, machine_score__isnull=False
+        ).values_list("image__sha256", "synset__wnid", "machine_score")
+    ]
     return {
+        "score_auc": _auc(scored) if scored else None,
         "per_synset": per,
         "candidate_votes": candidate_votes,
         "decided_votes": decided_votes,
@@ -138,6 +149,18 @@ def run_strategy(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": seconds,
         "consensus": consensus,
     }
+
+
+def _auc(scored: list[tuple[float, bool]]) -> float:
+    """Area under the ROC curve of the machine score against the truth (Mann-Whitney)."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    scores = np.array([s for s, _ in scored])
+    labels = np.array([t for _, t in scored])
+    ranks = rankdata(scores)
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _score(result: dict[str, Any]) -> dict[str, float]:
@@ -222,6 +245,7 @@ def run() -> tuple[str, str]:
             ANNOTATE_REJECT_PRECISION=str(spec.get("reject_target", 0.98)),
             ANNOTATE_ROUTE_MIN_TRUST=str(spec.get("route", 0.0)),
             ANNOTATE_VOTE_CAP=str(spec.get("cap", 10)),
+            ANNOTATE_ROUTE_POOL=str(spec.get("pool", 12)),
         )
         with services(env, free_port()) as svc:
             params = {
@@ -229,7 +253,7 @@ def run() -> tuple[str, str]:
                 "base_url": svc.url,
                 "annotators": ANNOTATORS,
                 "concurrency": CONCURRENCY,
-                "seed": SEED,
+                "seed": spec.get("seed", SEED),
             }
             result = harness("consensus", env, json.dumps(params))
         score = _score(result)
@@ -270,19 +294,22 @@ def run() -> tuple[str, str]:
     )
     if only:  # a partial run (tuning): the rows, no verdict
         return "Annotation: consensus, partial run", "\n".join(" | ".join(r) for r in rows)
-    best_label = "dynamic + weighting + trust routing"
-    best, best_score = results[best_label]
+    best_label = TARGET_LABEL
+    best = results[best_label][0]
+    repeats = [results[label][1] for label in results if label.startswith(TARGET_LABEL)]
     five = results["fixed 5-vote majority"][1]
-    met = (
-        best_score["accept_precision"] >= 0.995
-        and best_score["votes_per_decided"] <= 3.5
-        and best_score["accept_precision"] > five["accept_precision"]
-        and best_score["votes_per_decided"] < five["votes_per_decided"]
-    )
-    better = (
-        best_score["accept_precision"] > five["accept_precision"]
-        and best_score["votes_per_decided"] < five["votes_per_decided"]
-    )
+
+    def meets(sc: dict[str, float]) -> bool:
+        return (
+            sc["accept_precision"] >= 0.995
+            and sc["votes_per_decided"] <= 3.5
+            and sc["accept_precision"] > five["accept_precision"]
+            and sc["votes_per_decided"] < five["votes_per_decided"]
+        )
+
+    n_met = sum(meets(sc) for sc in repeats)
+    mean_votes = sum(sc["votes_per_decided"] for sc in repeats) / len(repeats)
+    worst_precision = min(sc["accept_precision"] for sc in repeats)
     cheap = results["dynamic + weighting, 97% target"][1]
     dominates = (
         cheap["accept_precision"] > five["accept_precision"]
@@ -295,6 +322,7 @@ def run() -> tuple[str, str]:
         rej = counts.get("rejected_pos", 0) + counts.get("rejected_neg", 0)
         esc = counts.get("escalated_pos", 0) + counts.get("escalated_neg", 0)
         c = best["consensus"].get(wnid, {})
+        model = c.get("model") or {}
         per_rows.append(
             [
                 wnid,
@@ -304,18 +332,27 @@ def run() -> tuple[str, str]:
                 f"{best['candidate_votes'][wnid] / max(1, acc + rej):.2f}",
                 f"{esc / PER_SYNSET:.1%}",
                 f"{c.get('threshold_accept') or 0:.4f} / {c.get('threshold_reject') or 0:.3f}",
-                f"{(c.get('model') or {}).get('difficulty', 0):+.2f}",
+                f"{model.get('difficulty', 0):+.2f}",
+                f"{model.get('score_intercept', 0):+.2f} / {model.get('score_slope', 0):.2f}",
             ]
         )
+    auc = best.get("score_auc")
     body = [
         f"{len(SYNSETS)} synsets x {PER_SYNSET} candidates (+{GOLD_PER_SYNSET} gold each), "
         f"{ANNOTATORS} simulated annotators (accuracy uniform 0.65-0.95, 10% spammers: half random "
         f"clickers, half yes-to-everything), {CONCURRENCY} requests in flight, tasks of 48 with "
-        "~10% hidden gold (10 gold answers on a new annotator's first task), all through the HTTP "
-        "API of gunicorn + PostgreSQL with a Celery worker running refit jobs; between rounds the "
-        "`consensus` job runs, until nothing needs votes. Votes per decided candidate = every vote "
-        "cast on the 1,000 candidates (calibration and blocked annotators' votes included, gold "
-        "excluded) / accepted+rejected; the next column counts only votes on decided candidates.",
+        "~10% hidden gold, all through the HTTP API of gunicorn + PostgreSQL with a Celery worker "
+        "running refit jobs; between rounds the `consensus` job runs, until nothing needs votes. "
+        "Votes per decided candidate = every vote cast on the 1,000 candidates (calibration, "
+        "escalated and blocked annotators' votes included, gold excluded) / accepted+rejected; "
+        "the next column counts only votes on decided candidates. Rows with a machine-score prior "
+        "get a synthetic pre-labeller score per candidate, class-conditional logits N(+-0.906, 1): "
+        f"measured AUC {auc:.3f} against the truth"
+        + (
+            " (it is not a probability: consensus calibrates it per synset from the votes)."
+            if auc
+            else "."
+        ),
         "",
         table(
             [
@@ -335,24 +372,27 @@ def run() -> tuple[str, str]:
             rows,
         ),
         "",
-        f"Targets ({best_label}): accepted precision >= 99.5% with <= 3.5 votes per "
-        f"decided candidate, strictly better than fixed-5 majority on both: "
-        f"**{'met' if met else 'not met'}** ({best_score['accept_precision']:.2%} at "
-        f"{best_score['votes_per_decided']:.2f} votes; better than fixed-5 on both: "
-        f"{'yes' if better else 'no'}). At a 97% target the same system "
-        f"{'dominates' if dominates else 'does not dominate'} fixed-5 majority "
-        f"({cheap['accept_precision']:.2%} at {cheap['votes_per_decided']:.2f} votes vs "
-        f"{five['accept_precision']:.2%} at {five['votes_per_decided']:.2f}). The oracle row is "
-        "what perfect knowledge of every worker's accuracy would need at the 99.5% target if "
-        "every annotator voted on everything: the votes of this crowd carry too little "
-        "information for 99.5% at 3.5 votes. Trust routing (ANNOTATE_ROUTE_MIN_TRUST=0.85: "
-        "annotators not yet proven reliable by gold and agreement get calibration items or a "
-        "gold qualification task; the best ANNOTATE_ROUTE_POOL recent annotators always get work) "
-        "sends the votes that decide to the annotators whose votes carry the most information. "
-        "Run-to-run spread on this machine: about +-0.5 point of precision and +-0.8 votes.",
+        f"Targets ({best_label}; open-crowd profile: ANNOTATE_ROUTE_MIN_TRUST=0.85, "
+        "ANNOTATE_ROUTE_POOL=5, ANNOTATE_VOTE_CAP=6, ANNOTATE_MACHINE_PRIOR_WEIGHT=1): accepted "
+        "precision >= 99.5% with <= 3.5 votes per decided candidate, strictly better than fixed-5 "
+        f"majority on both: **{'met' if n_met == len(repeats) else 'not met'}** in {n_met} of "
+        f"{len(repeats)} runs (crowd seeds 7, 8, 9: mean {mean_votes:.2f} votes per decided, "
+        f"lowest accepted precision {worst_precision:.2%}; fixed-5 majority "
+        f"{five['accept_precision']:.2%} at {five['votes_per_decided']:.2f}). At a 97% target "
+        f"plain dynamic + weighting {'dominates' if dominates else 'does not dominate'} fixed-5 "
+        f"majority ({cheap['accept_precision']:.2%} at {cheap['votes_per_decided']:.2f} votes). "
+        "The oracle row is what perfect knowledge of every worker's accuracy would need at the "
+        "99.5% target if every honest annotator voted on everything, with no machine score: the "
+        "votes of this crowd alone carry too little information for 99.5% at 3.5 votes. What "
+        "closes the gap: trust routing (newcomers answer 20 gold first; only the 5 best or those "
+        "above the floor vote on regular items; the rest give calibration votes), the machine "
+        "score as a prior calibrated per synset from the votes, and futility escalation (an item "
+        "no run of agreeing votes could decide goes to a curator at once). A run's accepted "
+        "precision moves by about 0.3 point per wrong acceptance (about 340 accepted).",
         "",
-        f"Per synset ({best_label}): prevalence / accuracy drop / ambiguous share; the thresholds "
-        "chosen by simulation; the fitted synset difficulty.",
+        f"Per synset ({best_label}, crowd seed 7): prevalence / accuracy drop / ambiguous share; "
+        "the thresholds chosen by simulation; the fitted synset difficulty; the machine score's "
+        "fitted calibration (intercept / slope of logit P(shows) on logit(score)).",
         "",
         table(
             [
@@ -364,6 +404,7 @@ def run() -> tuple[str, str]:
                 "escalated",
                 "thresholds acc / rej",
                 "fitted difficulty",
+                "score calibration",
             ],
             per_rows,
         ),

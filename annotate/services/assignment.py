@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, When
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from annotate.models import (
@@ -104,20 +105,47 @@ def routed_to_calibration(annotator: Annotator) -> bool:
         return True
     if trust >= floor:
         return False
-    # Never route the work to fewer people than it needs: the best ANNOTATE_ROUTE_POOL recently
-    # active annotators get regular items whatever their trust (a small or weak crowd still
-    # finishes, and trust estimates shrunk by few votes can grow).
-    pool = max(settings.ANNOTATE_ROUTE_POOL, settings.ANNOTATE_VOTE_CAP + 2)
+    # The best ANNOTATE_ROUTE_POOL recently active annotators get regular items whatever their
+    # trust (a small or weak crowd still finishes, and trust estimates shrunk by few votes can
+    # grow); ranked by what routing believes of each (a fitted trust, else gold accuracy), so
+    # before the first Dawid-Skene fit the pool is the best by gold, not everyone. Items the pool
+    # may have exhausted go to everyone (see routed_items), so a small pool never stalls an item.
+    pool = route_pool()
     recent = timezone.now() - timedelta(hours=1)
     cutoff = (
-        Annotator.objects.filter(
-            status=Annotator.Status.ACTIVE, trust__isnull=False, last_seen_at__gte=recent
-        )
-        .order_by("-trust")
-        .values_list("trust", flat=True)[pool - 1 : pool]
+        Annotator.objects.filter(status=Annotator.Status.ACTIVE, last_seen_at__gte=recent)
+        .annotate(believed=_routing_trust_sql())
+        .filter(believed__isnull=False)
+        .order_by("-believed")
+        .values_list("believed", flat=True)[pool - 1 : pool]
     )
     nth = next(iter(cutoff), None)
     return nth is not None and trust < nth
+
+
+def route_pool() -> int:
+    return max(1, settings.ANNOTATE_ROUTE_POOL)
+
+
+def routed_items(eligible: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
+    """What a routed-out annotator may take: calibration items (which want many votes from many
+    people anyway) and items with at least as many votes as the pool has members (the pool may
+    have voted on all of them: without this an item could wait forever for its next vote)."""
+    return eligible.filter(Q(calibration=True) | Q(votes__gte=route_pool()))
+
+
+def _routing_trust_sql() -> Coalesce:
+    """routing_trust() as a database expression."""
+    gold_accuracy = Case(
+        When(
+            gold_answers__gte=settings.ANNOTATE_ROUTE_MIN_GOLD,
+            then=(Cast("gold_correct", FloatField()) + 1.0)
+            / (Cast("gold_answers", FloatField()) + 2.0),
+        ),
+        default=None,
+        output_field=FloatField(),
+    )
+    return Coalesce("trust", gold_accuracy, output_field=FloatField())
 
 
 # Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
@@ -194,8 +222,14 @@ def task_next(
         regular_room = max(1, size - round(size * settings.ANNOTATE_GOLD_FRACTION))
         eligible = _eligible(locked)
         routed = routed_to_calibration(locked)
+        if routed and routing_trust(locked) is None:
+            # Not judged yet: the gold qualification first (gold answers are free, real items
+            # are not), so a spammer is found out before any of their votes is spent.
+            qualification = _qualification_task(locked, now, study)
+            if qualification is not None:
+                return qualification
         if routed:
-            eligible = eligible.filter(calibration=True)
+            eligible = routed_items(eligible)
         tried: set[int] = set()
         leased: list[int] = []
         synset_id = None
@@ -276,7 +310,8 @@ def _qualification_task(
 ) -> Assignment | None:
     """A routed-out annotator with too few gold answers to be judged gets a task of gold items
     (a qualification test, as on crowd platforms) so they can earn routing to regular work."""
-    if annotator.gold_answers >= settings.ANNOTATE_ONBOARDING_GOLD:
+    size = settings.ANNOTATE_ROUTE_QUALIFICATION_GOLD
+    if annotator.gold_answers >= size:
         return None
     synset_id = (
         GoldItem.objects.filter(candidate__synset__active=True)
@@ -288,7 +323,7 @@ def _qualification_task(
     )
     if synset_id is None:
         return None
-    gold = _pick_gold(annotator, synset_id, settings.ANNOTATE_ONBOARDING_GOLD)
+    gold = _pick_gold(annotator, synset_id, min(size, settings.ANNOTATE_TASK_SIZE))
     if not gold:
         return None
     return _create_task(annotator, synset_id, study, [(c, True) for c in gold], now)

@@ -54,6 +54,23 @@ class SynsetModel:
     specificity: float = 0.75
     ambiguous_yes: float = 0.5
     difficulty: float = 0.0
+    # Calibration of the machine score (annotate.stats.score_prior): P(shows | clear, score) =
+    # sigmoid(score_intercept + score_slope * logit(score)); a slope of 0 means "not fitted".
+    score_intercept: float = 0.0
+    score_slope: float = 0.0
+
+    def score_prior(self, scores: ArrayLike, weight: float = 1.0) -> np.ndarray | None:
+        """Per-item prior P(shows | clear) from machine scores (NaN: no score, the prevalence),
+        moved from the prevalence towards the calibrated value by `weight` on the logit scale;
+        None when the score's calibration is not fitted (or weight is 0): use the prevalence."""
+        if self.score_slope <= 0 or weight <= 0:
+            return None
+        s = np.asarray(scores, dtype=float)
+        base = math.log(self.prevalence / (1.0 - self.prevalence))
+        x = logit(np.nan_to_num(s, nan=0.5))
+        calibrated = self.score_intercept + self.score_slope * x
+        z = np.where(np.isnan(s), base, base + min(weight, 1.0) * (calibrated - base))
+        return 1.0 / (1.0 + np.exp(-z))
 
     # --- per-vote likelihoods ---------------------------------------------------------------------
 
@@ -137,6 +154,8 @@ class SynsetModel:
             "specificity": self.specificity,
             "ambiguous_yes": self.ambiguous_yes,
             "difficulty": self.difficulty,
+            "score_intercept": self.score_intercept,
+            "score_slope": self.score_slope,
         }
 
     @classmethod
@@ -149,6 +168,12 @@ class SynsetModel:
 
 
 DEFAULT_MODEL = SynsetModel()
+
+
+def logit(p: ArrayLike) -> np.ndarray:
+    """log(p / (1 - p)), with p kept inside [1e-4, 1 - 1e-4] (scores of exactly 0 or 1)."""
+    q = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
+    return np.log(q / (1.0 - q))
 
 
 @dataclass

@@ -53,14 +53,28 @@ def simulate_policies(
     seed: int = 0,
     accept_grid: tuple[float, ...] = ACCEPT_GRID,
     reject_grid: tuple[float, ...] = REJECT_GRID,
+    scores: ArrayLike | None = None,
+    prior_weight: float = 0.0,
 ) -> list[PolicyStats]:
     """Simulate items from the model voted on by the pool (or the average worker) and evaluate
-    every threshold pair on the same simulated votes."""
+    every threshold pair on the same simulated votes.
+
+    With `scores` (the synset's machine scores) and a fitted score calibration, each simulated
+    item draws a score from them and shows the synset with its calibrated probability, and the
+    posterior uses the prior consensus would use (`prior_weight`)."""
     rng = np.random.default_rng(seed)
     u = rng.random(n_items)
     clear = 1.0 - model.ambiguous
-    is_pos = u < clear * model.prevalence
     is_amb = u >= clear
+    prior = None
+    truth_prior = model.score_prior(scores, 1.0) if scores is not None else None
+    if truth_prior is not None and truth_prior.size:
+        drawn = rng.integers(0, truth_prior.size, size=n_items)
+        is_pos = ~is_amb & (rng.random(n_items) < truth_prior[drawn])
+        used = model.score_prior(scores, prior_weight)
+        prior = None if used is None else used[drawn][:, None]
+    else:
+        is_pos = u < clear * model.prevalence
     if pool is None:
         se = np.full((n_items, cap), model.sensitivity)
         sp = np.full((n_items, cap), model.specificity)
@@ -76,7 +90,7 @@ def simulate_policies(
     votes = (rng.random((n_items, cap)) < p_yes).astype(float)
     lp_v, ln_v, la_v = model.vote_logs(votes, se_w, sp_w)
     conf = model.posterior(
-        np.cumsum(lp_v, axis=1), np.cumsum(ln_v, axis=1), np.cumsum(la_v, axis=1)
+        np.cumsum(lp_v, axis=1), np.cumsum(ln_v, axis=1), np.cumsum(la_v, axis=1), prior
     )
     counted = np.arange(1, cap + 1)[None, :] >= min_votes
     truth_pos = is_pos
@@ -117,12 +131,15 @@ def choose_thresholds(
     pool: WorkerPool | None = None,
     n_items: int = 20_000,
     seed: int = 0,
+    scores: ArrayLike | None = None,
+    prior_weight: float = 0.0,
 ) -> PolicyStats:
     """The cheapest (votes per decided item) threshold pair whose simulated accepted and rejected
     precision meet the targets; the strictest pair if none does."""
     results = simulate_policies(
-        model, cap=cap, min_votes=min_votes, pool=pool, n_items=n_items, seed=seed
-    )
+        model, cap=cap, min_votes=min_votes, pool=pool, n_items=n_items, seed=seed,
+        scores=scores, prior_weight=prior_weight,
+    )  # fmt: skip
     meeting = [
         r
         for r in results
@@ -150,13 +167,56 @@ def votes_needed(
 ) -> np.ndarray:
     """Fewest further votes of the synset's average worker after which a decision is possible
     (all yes or all no), bounded by the cap: how many leases an undecided item may have out."""
+    need, _ = _first_decision(
+        model, lp, ln, la, raw_votes, threshold_accept=threshold_accept,
+        threshold_reject=threshold_reject, cap=cap, min_votes=min_votes, prior=prior,
+    )  # fmt: skip
+    return need
+
+
+def decision_reachable(
+    model: SynsetModel,
+    lp: ArrayLike,
+    ln: ArrayLike,
+    la: ArrayLike,
+    raw_votes: ArrayLike,
+    *,
+    threshold_accept: float,
+    threshold_reject: float,
+    cap: int,
+    min_votes: int = 1,
+    prior: ArrayLike | None = None,
+) -> np.ndarray:
+    """Whether any run of agreeing votes of the synset's average worker, within the cap, would
+    decide the item: when not even that would, further votes are spent for nothing."""
+    _, found = _first_decision(
+        model, lp, ln, la, raw_votes, threshold_accept=threshold_accept,
+        threshold_reject=threshold_reject, cap=cap, min_votes=min_votes, prior=prior,
+    )  # fmt: skip
+    return found
+
+
+def _first_decision(
+    model: SynsetModel,
+    lp: ArrayLike,
+    ln: ArrayLike,
+    la: ArrayLike,
+    raw_votes: ArrayLike,
+    *,
+    threshold_accept: float,
+    threshold_reject: float,
+    cap: int,
+    min_votes: int,
+    prior: ArrayLike | None,
+) -> tuple[np.ndarray, np.ndarray]:
     lp = np.asarray(lp, dtype=float)
     ln = np.asarray(ln, dtype=float)
     la = np.asarray(la, dtype=float)
     raw = np.asarray(raw_votes, dtype=np.int64)
     room = np.maximum(cap - raw, 0)
     need = room.copy()
-    found = room == 0
+    found = np.zeros(raw.shape, dtype=bool)
+    done = room == 0
     se, sp, eta = model.sensitivity, model.specificity, model.ambiguous_yes
     for k in range(1, cap + 1):
         enough = (raw + k) >= min_votes
@@ -166,11 +226,10 @@ def votes_needed(
         down = model.posterior(
             lp + k * math.log(1 - se), ln + k * math.log(sp), la + k * math.log(1 - eta), prior
         )
-        hit = (
-            ~found & enough & ((up >= threshold_accept) | (down <= threshold_reject)) & (k <= room)
-        )
+        hit = ~done & enough & ((up >= threshold_accept) | (down <= threshold_reject)) & (k <= room)
         need[hit] = k
         found |= hit
-        if found.all():
+        done |= hit
+        if done.all():
             break
-    return need
+    return need, found

@@ -320,8 +320,10 @@ ANNOTATE_REJECT_PRECISION = env.float("ANNOTATE_REJECT_PRECISION", default=0.98)
 ANNOTATE_MIN_VOTES = env.int("ANNOTATE_MIN_VOTES", default=2)  # before any decision
 ANNOTATE_VOTE_CAP = env.int("ANNOTATE_VOTE_CAP", default=10)  # then escalate to a curator
 ANNOTATE_MAJORITY_VOTES = env.int("ANNOTATE_MAJORITY_VOTES", default=3)  # for method=majority
-# The model's machine score as a prior: 0 = off, 1 = the score is the prior.
-ANNOTATE_MACHINE_PRIOR_WEIGHT = env.float("ANNOTATE_MACHINE_PRIOR_WEIGHT", default=0.0)
+# The machine score as a prior, through its calibration fitted per synset from the votes
+# (annotate.stats.score_prior): 0 = off, 1 = the calibrated prior; a score that does not predict
+# the votes gets no weight whatever this says.
+ANNOTATE_MACHINE_PRIOR_WEIGHT = env.float("ANNOTATE_MACHINE_PRIOR_WEIGHT", default=1.0)
 # Gold: flag annotators under the floor after this many gold answers; optionally block them.
 ANNOTATE_GOLD_MIN_ANSWERS = env.int("ANNOTATE_GOLD_MIN_ANSWERS", default=10)
 ANNOTATE_GOLD_FLOOR = env.float("ANNOTATE_GOLD_FLOOR", default=0.7)
@@ -333,7 +335,9 @@ ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
 PIPELINE_FOLLOWERS = env.bool("PIPELINE_FOLLOWERS", default=True)
 # Trust routing: annotators under this trust get only calibration items (0 = off).
 ANNOTATE_ROUTE_MIN_TRUST = env.float("ANNOTATE_ROUTE_MIN_TRUST", default=0.0)
-ANNOTATE_ROUTE_POOL = env.int("ANNOTATE_ROUTE_POOL", default=12)  # the best N always get work
+ANNOTATE_ROUTE_POOL = env.int("ANNOTATE_ROUTE_POOL", default=5)  # the best N always get work
+# Gold answers a newcomer gives in qualification tasks before routing judges them.
+ANNOTATE_ROUTE_QUALIFICATION_GOLD = env.int("ANNOTATE_ROUTE_QUALIFICATION_GOLD", default=20)
 ANNOTATE_ROUTE_MIN_GOLD = env.int("ANNOTATE_ROUTE_MIN_GOLD", default=5)  # gold answers to judge
 ANNOTATE_ONBOARDING_GOLD = env.int("ANNOTATE_ONBOARDING_GOLD", default=10)  # extra gold at first
 ANNOTATE_LINK_SALT = "synsetlab.annotate.join"

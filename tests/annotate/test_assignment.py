@@ -265,55 +265,93 @@ def test_inactive_synsets_get_no_tasks(sample, make_annotator) -> None:
     assert task_next(annotator=make_annotator("anna")) is None
 
 
-def test_trust_routing_sends_unproven_annotators_to_calibration_and_gold(
+def test_trust_routing_qualifies_newcomers_on_gold_then_sends_the_unproven_to_calibration(
     sample, make_annotator, settings
 ) -> None:  # type: ignore[no-untyped-def]
     from annotate.services.assignment import routed_to_calibration
 
     settings.ANNOTATE_ROUTE_MIN_TRUST = 0.85
-    settings.ANNOTATE_ROUTE_MIN_GOLD = 5
-    settings.ANNOTATE_ONBOARDING_GOLD = 4
+    settings.ANNOTATE_ROUTE_MIN_GOLD = 4
+    settings.ANNOTATE_ROUTE_QUALIFICATION_GOLD = 4
+    settings.ANNOTATE_ROUTE_POOL = 1
     bird = sample.of(BIRD)
     calibration = {i.candidate_id for i in bird[:3]}
     # One vote each still needed on the calibration items, so the first lease takes them all.
     QueueItem.objects.filter(candidate_id__in=calibration).update(calibration=True, need=1)
-    for item in sample.of(INSECT)[:4]:
+    gold = sample.of(INSECT)[:8]
+    for item in gold:
         gold_mark(candidate=Candidate.objects.get(pk=item.candidate_id), truth=item.truth)
 
+    # A newcomer is not judged yet: a gold-only qualification task first, before any real item.
     newbie = make_annotator("newbie")
     assert routed_to_calibration(newbie)
-    first = task_next(annotator=newbie)
-    regular = {i.candidate_id for i in first.items.all() if not i.is_gold}
-    assert regular == calibration  # only calibration items, however many others wait
-
-    # With calibration leased out, an unproven annotator gets a gold-only qualification task.
-    other = make_annotator("other")
-    qualification = task_next(annotator=other)
+    qualification = task_next(annotator=newbie)
     assert qualification is not None
     assert {i.is_gold for i in qualification.items.all()} == {True}
+    assert qualification.items.count() == 4
+    truth = sample.truth()
+    wrong = [
+        Answer(item=i.token, shows=not truth[i.candidate_id]) for i in qualification.items.all()
+    ]
+    wrong[0] = Answer(item=wrong[0].item, shows=not wrong[0].shows)  # 1 of 4 right
+    task_submit(
+        annotator=newbie, token=qualification.token, client_token=new_token(), answers=wrong
+    )
+    newbie.refresh_from_db()
+    assert newbie.gold_answers == 4 and newbie.trust is None
 
-    # A proven annotator gets regular work; a poor one does not.
+    # Judged by gold and found wanting (and not the best recent one, the pool of one being a
+    # proven annotator): only the calibration items, however many others wait.
     proven = make_annotator("proven")
-    Annotator.objects.filter(pk=proven.pk).update(trust=0.93)
+    Annotator.objects.filter(pk=proven.pk).update(trust=0.93, last_seen_at=timezone.now())
     proven.refresh_from_db()
+    assert routed_to_calibration(newbie)
+    first = task_next(annotator=newbie)
+    assert first is not None
+    regular = {i.candidate_id for i in first.items.all() if not i.is_gold}
+    assert regular == calibration
+
+    # The proven annotator gets regular work.
     assert not routed_to_calibration(proven)
     task = task_next(annotator=proven)
     assert task is not None and {i.candidate_id for i in task.items.all()} - calibration
-    # The best ANNOTATE_ROUTE_POOL recent annotators always get work, so a weak crowd finishes.
-    settings.ANNOTATE_ROUTE_POOL, settings.ANNOTATE_VOTE_CAP = 3, 1
-    now = timezone.now()
-    Annotator.objects.filter(pk=proven.pk).update(last_seen_at=now)
-    for name, trust in (("weak", 0.7), ("weaker", 0.6)):
-        Annotator.objects.filter(pk=make_annotator(name).pk).update(trust=trust, last_seen_at=now)
-    poor = make_annotator("poor")
-    Annotator.objects.filter(pk=poor.pk).update(gold_answers=10, gold_correct=6)
-    poor.refresh_from_db()
-    assert routed_to_calibration(poor)  # (6+1)/(10+2) = 0.58, under the pool's third best
-    assert task_next(annotator=poor) is None  # no calibration left, already judged by gold
-    Annotator.objects.filter(pk=poor.pk).update(trust=0.65, last_seen_at=now)
-    poor.refresh_from_db()
-    assert not routed_to_calibration(poor)  # now third best of four
-    assert routed_to_calibration(Annotator.objects.get(user__username="weaker"))
 
     settings.ANNOTATE_ROUTE_MIN_TRUST = 0.0
-    assert not routed_to_calibration(poor)  # routing off: everyone gets everything
+    assert not routed_to_calibration(newbie)  # routing off: everyone gets everything
+
+
+def test_routing_pool_ranks_by_gold_before_any_fit_and_never_strands_an_item(
+    sample, make_annotator, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from annotate.services.assignment import routed_to_calibration
+
+    settings.ANNOTATE_ROUTE_MIN_TRUST = 0.95
+    settings.ANNOTATE_ROUTE_MIN_GOLD = 10
+    settings.ANNOTATE_ROUTE_POOL = 2
+    now = timezone.now()
+    people = {}
+    # Nobody has a fitted trust yet: the pool is the best two by gold accuracy, not everyone.
+    for name, correct in (("ace", 10), ("good", 9), ("fair", 8), ("poor", 6)):
+        people[name] = make_annotator(name)
+        Annotator.objects.filter(pk=people[name].pk).update(
+            gold_answers=10, gold_correct=correct, last_seen_at=now
+        )
+        people[name].refresh_from_db()
+    assert [routed_to_calibration(people[n]) for n in ("ace", "good", "fair", "poor")] == [
+        False, False, True, True,
+    ]  # fmt: skip
+    # A fitted trust replaces the gold estimate in the ranking.
+    Annotator.objects.filter(pk=people["fair"].pk).update(trust=0.94)
+    people["fair"].refresh_from_db()
+    assert not routed_to_calibration(people["fair"])
+    assert routed_to_calibration(Annotator.objects.get(pk=people["good"].pk))
+
+    # An item with as many votes as the pool has members is open to everyone: the pool may have
+    # voted on all of it, and it must not wait forever for its next vote.
+    poor = people["poor"]
+    assert task_next(annotator=poor) is None  # no calibration items, no gold: nothing
+    item = QueueItem.objects.filter(synset__wnid=BIRD).order_by("pk").first()
+    QueueItem.objects.filter(pk=item.pk).update(votes=2, need=1)
+    task = task_next(annotator=poor)
+    assert task is not None
+    assert {i.candidate_id for i in task.items.all() if not i.is_gold} == {item.candidate_id}

@@ -253,3 +253,58 @@ def test_simulate_crowd_refuses_bad_arguments(db) -> None:  # type: ignore[no-un
     ):
         with pytest.raises(CommandError, match=message):
             call_command("simulate_crowd", *args)
+
+
+def test_machine_score_prior_is_calibrated_from_the_votes_and_moves_confidence(
+    sample, crowd_of, settings
+) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    settings.ANNOTATE_CONSENSUS_METHOD = "dynamic_weighted"
+    extra = sample_candidates(wnids=[BIRD], positives=40, negatives=40, seed=2)
+    unique = {i.candidate_id: i for i in [*sample.items, *extra] if i.wnid == BIRD}
+    items = list(unique.values())
+    assert len(items) >= 50
+    rng = random.Random(4)
+    # A pre-labeller that ranks well but is not a probability (scores squeezed into 0.3-0.7).
+    for item in items:
+        z = rng.gauss(1.5 if item.truth else -1.5, 1.0)
+        score = 0.5 + 0.2 * (2 / (1 + 2.718281828**-z) - 1)
+        Candidate.objects.filter(pk=item.candidate_id).update(machine_score=score)
+    workers = crowd_of(3)
+    Annotator.objects.filter(pk__in=[w.pk for w in workers]).update(
+        gold_answers=40, gold_correct=34
+    )  # 0.85 by gold
+    workers = list(Annotator.objects.filter(pk__in=[w.pk for w in workers]).order_by("pk"))
+    for item in items:
+        candidate = Candidate.objects.get(pk=item.candidate_id)
+        answers = [item.truth if rng.random() < 0.85 else not item.truth for _ in range(2)]
+        vote(candidate, workers[:2], answers)
+    bird = Synset.objects.get(wnid=BIRD)
+
+    settings.ANNOTATE_MACHINE_PRIOR_WEIGHT = 0.0
+    consensus_synset(synset_id=bird.pk, force=True)
+    assert SynsetConsensus.objects.get(synset=bird).model["score_slope"] == 0.0
+    before = dict(Candidate.objects.filter(synset=bird).values_list("pk", "confidence"))
+
+    settings.ANNOTATE_MACHINE_PRIOR_WEIGHT = 1.0
+    consensus_synset(synset_id=bird.pk, force=True)
+    model = SynsetModel.from_dict(SynsetConsensus.objects.get(synset=bird).model)
+    assert model.score_slope > 1.0  # the squeezed score is stretched back out
+    after = dict(Candidate.objects.filter(synset=bird).values_list("pk", "confidence"))
+    scores = dict(Candidate.objects.filter(synset=bird).values_list("pk", "machine_score"))
+    moved_up = [
+        after[i.candidate_id] > before[i.candidate_id]
+        for i in items
+        if scores[i.candidate_id] > 0.6
+    ]
+    moved_down = [
+        after[i.candidate_id] < before[i.candidate_id]
+        for i in items
+        if scores[i.candidate_id] < 0.4
+    ]
+    assert moved_up and all(moved_up)
+    assert moved_down and all(moved_down)
+    # Calibrated, it separates better than the votes alone: fewer items on the wrong side of 1/2.
+    wrong = lambda conf: sum((conf[i.candidate_id] >= 0.5) != i.truth for i in items)  # noqa: E731
+    assert wrong(after) <= wrong(before)

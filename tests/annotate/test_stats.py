@@ -240,3 +240,103 @@ def test_votes_needed_counts_down_to_a_possible_decision() -> None:
     assert need(4, 4) >= 1
     assert need(6, 3) == 1  # bounded by the cap of 10
     assert need(6, 4) == 0  # at the cap: nothing more to lease
+
+
+# --- the machine score as a calibrated prior ------------------------------------------------------
+
+
+def scored_crowd(rng: np.random.Generator, separation: float, n: int = 400) -> dict:
+    """Items with 1-3 votes of 0.8-0.95 workers and a machine score whose class-conditional
+    logits are N(+-separation, 1) (separation 0: a score that says nothing)."""
+    truth = rng.random(n) < 0.3
+    z = rng.normal(np.where(truth, separation, -separation), 1.0)
+    items, answers, accuracy = [], [], []
+    for i in range(n):
+        for _ in range(rng.integers(1, 4)):
+            a = rng.uniform(0.8, 0.95)
+            items.append(i)
+            accuracy.append(a)
+            answers.append(float(truth[i] if rng.random() < a else not truth[i]))
+    return {
+        "truth": truth,
+        "scores": 1.0 / (1.0 + np.exp(-z)),
+        "items": np.array(items),
+        "answers": np.array(answers),
+        "accuracy": np.array(accuracy),
+    }
+
+
+def fitted_prior(data: dict) -> tuple[SynsetModel, object]:
+    from annotate.stats.score_prior import fit_score_prior
+
+    n = data["truth"].size
+    acc = data["accuracy"]
+    model, _ = fit_weighted(data["items"], data["answers"], acc, acc, n_items=n)
+    lp_v, ln_v, la_v = model.vote_logs(data["answers"], acc, acc)
+    lp, ln, la = (np.bincount(data["items"], weights=v, minlength=n) for v in (lp_v, ln_v, la_v))
+    return fit_score_prior(model, lp=lp, ln=ln, la=la, scores=data["scores"])
+
+
+def test_an_informative_score_is_calibrated_from_the_votes_and_a_useless_one_is_not_used() -> None:
+    rng = np.random.default_rng(3)
+    good = scored_crowd(rng, separation=1.4)
+    model, fit = fitted_prior(good)
+    assert fit.used and model.score_slope > 0
+    # The true calibration is logit P(shows | z) = logit(0.3) + 2 * 1.4 * z.
+    assert model.score_slope == pytest.approx(2.8, abs=0.8)
+    prior = model.score_prior(good["scores"])
+    assert prior is not None
+    # Calibrated: among items the prior puts near 0.9, about 90% show the synset.
+    band = (prior > 0.8) & (prior < 0.97)
+    assert band.sum() > 20
+    assert good["truth"][band].mean() == pytest.approx(prior[band].mean(), abs=0.1)
+    # The prior alone ranks items (AUC well above chance); scores of NaN get the prevalence.
+    assert float(model.score_prior([np.nan])[0]) == pytest.approx(model.prevalence)
+    assert model.score_prior(good["scores"], 0.0) is None  # weight 0: off
+
+    useless = scored_crowd(np.random.default_rng(4), separation=0.0)
+    model, fit = fitted_prior(useless)
+    assert not fit.used and model.score_slope == 0.0
+    assert model.score_prior(useless["scores"]) is None
+
+
+def test_thresholds_chosen_with_the_prior_keep_precision_and_need_fewer_votes() -> None:
+    rng = np.random.default_rng(5)
+    data = scored_crowd(rng, separation=0.9)
+    model, fit = fitted_prior(data)
+    assert fit.used
+    pool = WorkerPool(np.full(8, 0.88), np.full(8, 0.88), np.ones(8))
+    kwargs = {"target_precision": 0.995, "target_reject_precision": 0.98, "cap": 6, "pool": pool}
+    without = choose_thresholds(model, min_votes=2, **kwargs)
+    with_prior = choose_thresholds(
+        model, min_votes=2, scores=data["scores"], prior_weight=1.0, **kwargs
+    )
+    assert with_prior.accept_precision >= 0.995 and with_prior.reject_precision >= 0.98
+    assert with_prior.votes_per_decided < without.votes_per_decided - 0.3
+
+
+def test_futility_an_item_no_run_of_votes_can_decide_is_not_voted_on_further() -> None:
+    from annotate.stats.policy import decision_reachable
+
+    model = SynsetModel(prevalence=0.5, ambiguous=0.01, sensitivity=0.85, specificity=0.85)
+
+    def logs(yes: int, no: int) -> tuple[list[float], list[float], list[float]]:
+        lp = yes * np.log(0.85) + no * np.log(0.15)
+        ln = yes * np.log(0.15) + no * np.log(0.85)
+        return [lp], [ln], [(yes + no) * np.log(0.5)]
+
+    def reachable(yes: int, no: int, cap: int) -> bool:
+        return bool(
+            decision_reachable(
+                model, *logs(yes, no), [yes + no],
+                threshold_accept=0.99, threshold_reject=0.02, cap=cap, min_votes=2,
+            )[0]
+        )  # fmt: skip
+
+    assert reachable(0, 0, cap=6)
+    assert reachable(2, 1, cap=6)
+    # Split 3-3 at a cap of 8: two more agreeing votes cannot reach 0.99 (ambiguity stays
+    # plausible), so it is hopeless now; with a cap of 12 it is not.
+    assert not reachable(3, 3, cap=8)
+    assert reachable(3, 3, cap=12)
+    assert not reachable(3, 3, cap=6)  # at the cap

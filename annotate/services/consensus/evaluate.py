@@ -9,7 +9,7 @@ from django.conf import settings
 
 from annotate.models import SynsetConsensus
 from annotate.stats.latent import SynsetModel
-from annotate.stats.policy import votes_needed
+from annotate.stats.policy import decision_reachable, votes_needed
 
 OPEN, ACCEPTED, REJECTED, ESCALATED = "open", "accepted", "rejected", "escalated"
 
@@ -115,13 +115,11 @@ def evaluate(
     lp = np.bincount(item, weights=lp_v, minlength=n_items)
     ln = np.bincount(item, weights=ln_v, minlength=n_items)
     la = np.bincount(item, weights=la_v, minlength=n_items)
+    # The machine score counts only through its calibration, fitted from this synset's votes
+    # (annotate.stats.score_prior); unfitted, the prior is the prevalence.
     prior = None
-    if machine_score is not None and policy.machine_prior_weight > 0:
-        scores = np.asarray(machine_score, dtype=float)
-        w = policy.machine_prior_weight
-        prior = np.where(
-            np.isnan(scores), model.prevalence, (1 - w) * model.prevalence + w * scores
-        )
+    if machine_score is not None:
+        prior = model.score_prior(machine_score, policy.machine_prior_weight)
     confidence = model.posterior(lp, ln, la, prior)
 
     calibrating = calibration & (raw < policy.calibration_votes)
@@ -133,18 +131,24 @@ def evaluate(
         outcome[accepted] = ACCEPTED
         outcome[rejected] = REJECTED
         outcome[~accepted & ~rejected & (raw >= cap)] = ESCALATED
-    need = votes_needed(
-        model,
-        lp,
-        ln,
-        la,
-        raw,
-        threshold_accept=policy.threshold_accept,
-        threshold_reject=policy.threshold_reject,
-        cap=policy.cap,
-        min_votes=policy.min_votes,
-        prior=prior,
-    )
+    reach = {
+        "threshold_accept": policy.threshold_accept,
+        "threshold_reject": policy.threshold_reject,
+        "cap": policy.cap,
+        "min_votes": policy.min_votes,
+        "prior": prior,
+    }
+    if policy.calibrated:
+        # Futility: when not even a run of agreeing votes up to the cap could decide an item,
+        # it goes to a curator now instead of collecting votes that cannot change that.
+        hopeless = (
+            (outcome == OPEN)
+            & ~calibrating
+            & (raw >= policy.min_votes)
+            & ~decision_reachable(model, lp, ln, la, raw, **reach)
+        )
+        outcome[hopeless] = ESCALATED
+    need = votes_needed(model, lp, ln, la, raw, **reach)
     room = np.maximum(cap - raw, 0)
     if not policy.calibrated:
         # Until the synset's model is fitted, other items get the minimum votes and then wait.

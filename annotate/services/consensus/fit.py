@@ -16,8 +16,9 @@ from annotate.services.annotators import worker_accuracy
 from annotate.services.consensus.evaluate import policy_for
 from annotate.services.consensus.update import consensus_rows_for, consensus_update
 from annotate.stats.agreement import agreement
-from annotate.stats.latent import DEFAULT_MODEL, fit_counts, fit_weighted
+from annotate.stats.latent import DEFAULT_MODEL, SynsetModel, fit_counts, fit_weighted
 from annotate.stats.policy import WorkerPool, choose_thresholds
+from annotate.stats.score_prior import fit_score_prior
 from curation.models import Candidate
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,43 @@ def _fit_rows(synset_id: int) -> list[tuple[Any, ...]]:
         )
         out.append((cand, ann, answer, sens, spec))
     return out
+
+
+def _fit_machine_prior(
+    model: SynsetModel,
+    synset_id: int,
+    cand_ids: np.ndarray,
+    items: np.ndarray,
+    answers: np.ndarray,
+    rows: list[tuple[Any, ...]],
+    *,
+    weighted: bool,
+) -> tuple[SynsetModel, np.ndarray | None]:
+    """Calibrate the machine score against the votes (annotate.stats.score_prior); returns the
+    model with the calibration and the scores of the synset's undecided-by-hand candidates (the
+    items threshold choice simulates), or None when the synset has no scores."""
+    population = list(
+        Candidate.objects.filter(synset_id=synset_id, gold__isnull=True)
+        .exclude(state=Candidate.State.EXCLUDED)
+        .values_list("pk", "machine_score")
+    )
+    score_of = {pk: score for pk, score in population}
+    scores = np.array([np.nan if v is None else v for v in score_of.values()], dtype=float)
+    if not np.isfinite(scores).any():
+        return model, None
+    if weighted:
+        sens = np.array([r[3] for r in rows], dtype=float)
+        spec = np.array([r[4] for r in rows], dtype=float)
+        lp_v, ln_v, la_v = model.vote_logs(answers, sens, spec)
+    else:
+        lp_v, ln_v, la_v = model.vote_logs(answers)
+    n = cand_ids.size
+    lp, ln, la = (np.bincount(items, weights=v, minlength=n) for v in (lp_v, ln_v, la_v))
+    item_scores = np.array(
+        [np.nan if score_of.get(int(c)) is None else score_of[int(c)] for c in cand_ids]
+    )
+    model, _ = fit_score_prior(model, lp=lp, ln=ln, la=la, scores=item_scores)
+    return model, scores
 
 
 @dataclass
@@ -105,6 +143,11 @@ def synset_fit(*, synset_id: int, force: bool = False) -> SynsetFit:
             total = np.bincount(items, minlength=cand_ids.size)
             model, info = fit_counts(yes, total - yes)
             pool = None
+        scores = None
+        if policy.machine_prior_weight > 0:
+            model, scores = _fit_machine_prior(
+                model, synset_id, cand_ids, items, answers, rows, weighted=policy.weighted
+            )
         if consensus.threshold_override is not None:
             stats = None
         else:
@@ -117,6 +160,8 @@ def synset_fit(*, synset_id: int, force: bool = False) -> SynsetFit:
                 pool=pool,
                 n_items=SIMULATED_ITEMS,
                 seed=synset_id,
+                scores=scores,
+                prior_weight=policy.machine_prior_weight,
             )
         updates.update(
             model=model.as_dict(),
