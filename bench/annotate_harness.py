@@ -135,12 +135,14 @@ class Services:
         import redis
 
         redis.Redis.from_url(BENCH_REDIS).flushdb()
-        for cmd, log in ((web, "web.log"), (worker, "worker.log")):
+        # One host runs web and worker here, as `make demo` does: batch work at nice 10.
+        worker_env = {**self.env, "WORKER_NICE": self.env.get("WORKER_NICE", "10")}
+        for cmd, log, env in ((web, "web.log", self.env), (worker, "worker.log", worker_env)):
             self.procs.append(
                 subprocess.Popen(
                     cmd,
                     cwd=ROOT,
-                    env=self.env,
+                    env=env,
                     stdout=(self.logs / log).open("ab"),
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

@@ -1,5 +1,9 @@
 """Locust: simulated annotators on the real API (run by `python -m bench.load`, i.e. `make load`).
 
+FastHttpUser (geventhttpclient) rather than HttpUser (requests): the load generator shares the
+machine with the server, and requests-based users cost several times more CPU per request, CPU the
+server under test then lacks.
+
 Each user signs in with its own API token (LOCUST_TOKENS: a file, one token per line), asks for a
 task, "looks" at the grid for a think time, answers and submits, again and again. A submit that
 fails at the network level is retried with the same client token (idempotent), so every vote sent
@@ -16,7 +20,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from locust import HttpUser, between, events, task
+from locust import FastHttpUser, between, events, task
 
 TOKENS = [t.strip() for t in Path(os.environ["LOCUST_TOKENS"]).read_text().split() if t.strip()]
 THINK = [float(x) for x in os.environ.get("LOCUST_THINK", "10-20").split("-")]
@@ -25,24 +29,26 @@ _lock = threading.Lock()
 SENT = {"votes": 0, "tasks": 0, "retries": 0, "empty": 0, "failed_submits": 0}
 
 
-class Annotator(HttpUser):
+class Annotator(FastHttpUser):
     wait_time = between(THINK[0], THINK[-1])
+    connection_timeout = 30.0
+    network_timeout = 60.0
 
     def on_start(self) -> None:
         with _lock:
             self.token = TOKENS[next(_next_token) % len(TOKENS)]
-        self.client.headers["Authorization"] = f"Token {self.token}"
+        self.auth = {"Authorization": f"Token {self.token}"}
         self.rng = random.Random(self.token)
 
     @task(1)
     def baseline(self) -> None:
         """The framework's floor: token auth, role check and one small query."""
-        self.client.get("/api/v1/annotate/me", name="baseline: /me")
+        self.client.get("/api/v1/annotate/me", name="baseline: /me", headers=self.auth)
 
     @task(8)
     def label_a_grid(self) -> None:
         with self.client.get(
-            "/api/v1/annotate/next-task", name="next-task", catch_response=True
+            "/api/v1/annotate/next-task", name="next-task", catch_response=True, headers=self.auth
         ) as response:
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}")
@@ -68,6 +74,7 @@ class Annotator(HttpUser):
                     json=body,
                     name="submit",
                     catch_response=True,
+                    headers=self.auth,
                 ) as response:
                     if response.status_code == 200:
                         with _lock:
@@ -75,7 +82,9 @@ class Annotator(HttpUser):
                             SENT["tasks"] += 1
                         return
                     response.failure(f"status {response.status_code}")
-                    if response.status_code < 500:
+                    # 0: the connection failed (no answer); 5xx: the server failed. Both are
+                    # retried with the same client token; a 4xx will not get better.
+                    if 0 < response.status_code < 500:
                         break
             except Exception:  # a dropped connection: retry with the same client token
                 pass

@@ -148,8 +148,8 @@ def child_env(**extra: str) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery worker` process on all queues."""
 
-    def __init__(self, queues: str = "default,cpu,gpu", concurrency: int = 1) -> None:
-        self.queues, self.concurrency = queues, concurrency
+    def __init__(self, queues: str = "default,cpu,gpu", concurrency: int = 1, **env: str) -> None:
+        self.queues, self.concurrency, self.env = queues, concurrency, env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(settings.DATA_ROOT) / f"worker-{os.getpid()}-{time.monotonic_ns()}.log"
 
@@ -164,7 +164,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
-            env=child_env(),
+            env=child_env(**self.env),
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

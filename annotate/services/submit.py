@@ -96,7 +96,7 @@ def task_submit(
     client = _client_token(client_token)
     if duration_ms is not None and (not isinstance(duration_ms, int) or duration_ms < 0):
         raise SubmitError("duration_ms must be a non-negative whole number")
-    task, reply, fresh, status = _store_votes(
+    task, reply, fresh, status, stored = _store_votes(
         annotator=annotator,
         token=token,
         client=client,
@@ -104,8 +104,13 @@ def task_submit(
         duration_ms=duration_ms,
         source=source,
     )
-    if fresh:
-        _after_votes(annotator=annotator, task=task, counted=status != Annotator.Status.BLOCKED)
+    if fresh and stored is not None:
+        _after_votes(
+            annotator=annotator,
+            task=task,
+            counted=status != Annotator.Status.BLOCKED,
+            stored=stored,
+        )
     return {**reply, "progress": annotator_progress(annotator=annotator)}
 
 
@@ -118,13 +123,13 @@ def _store_votes(
     answers: Sequence[Answer],
     duration_ms: int | None,
     source: str,
-) -> tuple[Assignment, dict[str, Any], bool]:
+) -> tuple[Assignment, dict[str, Any], bool, str, StoredVotes | None]:
     task = Assignment.objects.select_for_update().filter(token=token, annotator=annotator).first()
     if task is None:
         raise TaskNotFound("no such task for this annotator")
     if task.status == Assignment.Status.SUBMITTED:
         if task.client_token == client:
-            return task, {**task.result, "replayed": True}, False, ""
+            return task, {**task.result, "replayed": True}, False, "", None
         raise SubmitConflict("this task was already submitted")
     items = {item.token: item for item in task.items.all()}
     unknown = [a.item for a in answers if a.item not in items]
@@ -183,7 +188,9 @@ def _store_votes(
     Annotator.objects.filter(pk=annotator.pk).update(
         last_seen_at=now, votes_count=F("votes_count") + len(recorded)
     )
-    return task, reply, True, status
+    regular = [i.candidate_id for i in items.values() if not i.is_gold]
+    stored = StoredVotes(regular=regular, regular_votes=len(recorded.intersection(regular)))
+    return task, reply, True, status, stored
 
 
 def _study_progress(task: Assignment, annotator: Annotator, now: datetime) -> dict[str, Any] | None:
@@ -198,7 +205,17 @@ def _study_progress(task: Assignment, annotator: Annotator, now: datetime) -> di
     return {"code": study.completion_code, "return_url": study.return_link}
 
 
-def _after_votes(*, annotator: Annotator, task: Assignment, counted: bool) -> None:
+@dataclass(frozen=True)
+class StoredVotes:
+    """What _store_votes already knows and the consensus step needs."""
+
+    regular: list[int]  # the task's non-gold candidates
+    regular_votes: int  # votes recorded on them
+
+
+def _after_votes(
+    *, annotator: Annotator, task: Assignment, counted: bool, stored: StoredVotes
+) -> None:
     """Consensus for the touched candidates, gold bookkeeping, and maybe a refit job. Failures are
     logged, never raised: the votes are already safe, and a full `consensus` run catches up."""
     from annotate.services.annotators import annotators_refresh_gold
@@ -211,13 +228,11 @@ def _after_votes(*, annotator: Annotator, task: Assignment, counted: bool) -> No
     for attempt in range(3):
         try:
             with transaction.atomic():
-                items = list(task.items.values_list("candidate_id", "is_gold"))
+                regular, n_votes = stored.regular, stored.regular_votes
                 # Unconditionally, so a task with gold takes no longer than one without.
                 annotators_refresh_gold(annotator_ids=[annotator.pk])
-                regular = [c for c, is_gold in items if not is_gold]
                 consensus_update(candidate_ids=regular)
                 if counted:
-                    n_votes = Vote.objects.filter(assignment=task, candidate_id__in=regular).count()
                     wanted = consensus_note_votes(synset_counts={task.synset_id: n_votes})
                     consensus_request_refit(synset_ids=wanted)
             return

@@ -340,3 +340,22 @@ def test_futility_an_item_no_run_of_votes_can_decide_is_not_voted_on_further() -
     assert not reachable(3, 3, cap=8)
     assert reachable(3, 3, cap=12)
     assert not reachable(3, 3, cap=6)  # at the cap
+
+
+def test_gold_floor_uses_the_beta_posterior(settings) -> None:  # type: ignore[no-untyped-def]
+    from scipy.stats import beta
+
+    from annotate.services.annotators import gold_below_floor
+
+    settings.ANNOTATE_GOLD_MIN_ANSWERS, settings.ANNOTATE_GOLD_FLOOR = 10, 0.7
+    settings.ANNOTATE_GOLD_CONFIDENCE = 0.95
+    assert gold_below_floor(3, 9) is None  # too few answers to judge
+    for answers in (10, 20, 40):
+        for correct in range(answers + 1):
+            sure_below = beta.sf(0.7, correct + 1, answers - correct + 1) <= 0.05
+            got = gold_below_floor(correct, answers)
+            assert (got is not None) == sure_below, (correct, answers)
+            if got is not None:
+                assert got == pytest.approx(correct / answers)
+    assert gold_below_floor(6, 10) is None  # an honest 70% worker's bad day
+    assert gold_below_floor(3, 10) == pytest.approx(0.3)

@@ -43,6 +43,8 @@ class Command(BaseCommand):
         env = {
             **os.environ,
             "REDIS_URL": redis_url,
+            # One machine runs both: annotators' requests before batch work.
+            "WORKER_NICE": os.environ.get("WORKER_NICE", "10"),
             "DJANGO_SETTINGS_MODULE": os.environ.get(
                 "DJANGO_SETTINGS_MODULE", "config.settings.local"
             ),
