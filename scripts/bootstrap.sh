@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-APT_PACKAGES=(wordnet-base wordnet-sense-index chromium fonts-dejavu-core)
+# openclipart-png: the public-domain drawings the annotation tests and the benchmarks use.
+APT_PACKAGES=(wordnet-base wordnet-sense-index chromium fonts-dejavu-core openclipart-png)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -9,15 +9,16 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.plumbing import build_array_type, build_basic_type
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action, api_view
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.models import Annotator, GoldItem, SynsetConsensus
 from annotate.selectors.quality import (
-    escalated,
+    escalated_queryset,
     synset_quality,
     synset_quality_rows,
     votes_per_decision_histogram,
@@ -32,6 +33,7 @@ from annotate.services.gold import (
     gold_unmark,
 )
 from curation.api.jobs import JobSerializer
+from curation.api.pagination import Pagination
 from curation.models import Candidate, Synset
 from curation.selectors.synsets import synset_get
 from curation.storage import thumb_url
@@ -256,20 +258,64 @@ def _candidate_dict(c: Candidate) -> dict[str, Any]:
     }
 
 
+class ReviewCandidateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    wnid = serializers.CharField()
+    state = serializers.CharField()
+    votes_yes = serializers.IntegerField()
+    votes_no = serializers.IntegerField()
+    confidence = serializers.FloatField(allow_null=True)
+    decided_by = serializers.CharField(allow_blank=True)
+    thumb = serializers.CharField()
+
+
+class GoldItemSerializer(ReviewCandidateSerializer):
+    truth = serializers.BooleanField()
+    note = serializers.CharField(allow_blank=True)
+
+
+SYNSET_FILTER = OpenApiParameter("synset", str, description="wnid or name: one synset only")
+
+
+def _synset_filter(request: Request) -> Synset | None:
+    """The ?synset= filter: None when absent; 404 when it names no synset (not "everything")."""
+    value = request.query_params.get("synset", "").strip()
+    if not value:
+        return None
+    synset = synset_get(value)
+    if synset is None:
+        raise NotFound(f"no synset {value!r}")
+    return synset
+
+
 @extend_schema(tags=["quality"])
-class GoldViewSet(viewsets.ViewSet):
+class GoldViewSet(viewsets.GenericViewSet):
     """Gold items: candidates whose truth a curator fixed (hidden from annotators)."""
 
     lookup_value_regex = r"\d+"
+    pagination_class = Pagination
+    serializer_class = GoldItemSerializer
 
-    @extend_schema(responses={200: AN_OBJECT})  # a list action: the schema is an array of them
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        rows = GoldItem.objects.select_related("candidate__synset", "candidate__image")
+        synset = _synset_filter(self.request)
+        if synset is not None:
+            rows = rows.filter(candidate__synset=synset)
+        truth = self.request.query_params.get("truth", "").strip().lower()
+        if truth in ("yes", "true", "1", "no", "false", "0"):
+            rows = rows.filter(truth=truth in ("yes", "true", "1"))
+        return rows.order_by("-created_at", "pk")
+
+    @extend_schema(
+        parameters=[
+            SYNSET_FILTER,
+            OpenApiParameter("truth", str, enum=["yes", "no"], description="gold truth"),
+        ]
+    )
     def list(self, request: Request) -> Response:
-        rows = GoldItem.objects.select_related("candidate__synset", "candidate__image").order_by(
-            "-created_at"
-        )[:1000]
-        return Response(
-            [{**_candidate_dict(g.candidate), "truth": g.truth, "note": g.note} for g in rows]
-        )
+        page = self.paginate_queryset(self.get_queryset())
+        data = [{**_candidate_dict(g.candidate), "truth": g.truth, "note": g.note} for g in page]
+        return self.get_paginated_response(data)
 
     @extend_schema(request=GoldSerializer, responses=OpenApiTypes.OBJECT)
     def create(self, request: Request) -> Response:
@@ -305,16 +351,23 @@ class AdjudicateSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
-@extend_schema(tags=["quality"], responses={200: LIST_OF_OBJECTS})
-@api_view(["GET"])
-def escalated_list(request: Request) -> Response:
-    """Escalated candidates (the vote cap was reached undecided), for adjudication."""
-    synset = (
-        synset_get(request.query_params.get("synset", ""))
-        if request.query_params.get("synset")
-        else None
-    )
-    return Response([_candidate_dict(c) for c in escalated(synset=synset, limit=1000)])
+@extend_schema(tags=["quality"], parameters=[SYNSET_FILTER])
+class EscalatedList(generics.ListAPIView):
+    """Escalated candidates (the crowd could not decide them), most recent first, for
+    adjudication."""
+
+    pagination_class = Pagination
+    serializer_class = ReviewCandidateSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return escalated_queryset(synset=_synset_filter(self.request))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([_candidate_dict(c) for c in page])
+
+
+escalated_list = EscalatedList.as_view()
 
 
 @extend_schema(tags=["quality"], request=AdjudicateSerializer, responses=OpenApiTypes.OBJECT)

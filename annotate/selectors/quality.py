@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -151,15 +152,21 @@ def synset_quality(synset: Synset) -> dict[str, Any]:
     }
 
 
-def candidates_for_review(
-    *, synset: Synset | None = None, state: str | None = None, limit: int = 200
-) -> list[Candidate]:
+def review_queryset(
+    *, synset: Synset | None = None, state: str | None = None
+) -> QuerySet[Candidate]:
+    """Candidates to review, most recently changed first (paginate it; see with_gold_truth)."""
     qs = Candidate.objects.select_related("image", "synset").order_by("-updated_at", "pk")
     if synset is not None:
         qs = qs.filter(synset=synset)
     if state:
         qs = qs.filter(state=state)
-    rows = list(qs[:limit])
+    return qs
+
+
+def with_gold_truth(rows: Iterable[Candidate]) -> list[Candidate]:
+    """The rows, each with `gold_truth` (None when not gold), in one query."""
+    rows = list(rows)
     gold = dict(
         GoldItem.objects.filter(candidate_id__in=[c.pk for c in rows]).values_list(
             "candidate_id", "truth"
@@ -170,8 +177,8 @@ def candidates_for_review(
     return rows
 
 
-def escalated(*, synset: Synset | None = None, limit: int = 200) -> list[Candidate]:
-    return candidates_for_review(synset=synset, state=Candidate.State.ESCALATED, limit=limit)
+def escalated_queryset(*, synset: Synset | None = None) -> QuerySet[Candidate]:
+    return review_queryset(synset=synset, state=Candidate.State.ESCALATED)
 
 
 def candidate_history(candidate: Candidate) -> list[Decision]:
@@ -181,12 +188,14 @@ def candidate_history(candidate: Candidate) -> list[Decision]:
 # --- annotators -----------------------------------------------------------------------------------
 
 
-def annotator_rows(*, status: str | None = None, order: str = "-votes_count") -> list[Annotator]:
+def annotator_queryset(
+    *, status: str | None = None, order: str = "-votes_count"
+) -> QuerySet[Annotator]:
     qs = Annotator.objects.select_related("user")
     if status:
         qs = qs.filter(status=status)
     allowed = {"votes_count", "-votes_count", "trust", "-trust", "agreement", "median_ms", "id"}
-    return list(qs.order_by(order if order in allowed else "-votes_count", "pk")[:1000])
+    return qs.order_by(order if order in allowed else "-votes_count", "pk")
 
 
 def annotator_detail(annotator: Annotator) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import BadRequest
+from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,15 +20,16 @@ from django.views.decorators.http import require_POST
 from annotate.models import Annotator, GoldItem, Study, SynsetConsensus
 from annotate.selectors.quality import (
     annotator_detail,
-    annotator_rows,
+    annotator_queryset,
     candidate_history,
-    candidates_for_review,
-    escalated,
+    escalated_queryset,
     overall_summary,
     precision_series,
+    review_queryset,
     synset_quality,
     synset_quality_rows,
     votes_per_decision_histogram,
+    with_gold_truth,
 )
 from annotate.services.annotators import annotator_set_status
 from annotate.services.consensus import consensus_job, consensus_update
@@ -104,6 +106,16 @@ def recompute(request: HttpRequest) -> HttpResponse:
     return redirect(_back(request))
 
 
+CHART_ANNOTATORS = 5000
+REVIEW_PAGE_SIZE = 96  # candidate thumbnails per page (a grid of 8 or 12 columns)
+
+
+def _candidate_page(request: HttpRequest, queryset: Any) -> dict[str, Any]:
+    """A page of candidates (with their gold truth) and the page itself for the pager."""
+    page: Page = Paginator(queryset, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+    return {"candidates": with_gold_truth(page.object_list), "page": page}
+
+
 @curator_required
 def synset_page(request: HttpRequest, wnid: str) -> HttpResponse:
     synset = synset_get(wnid)
@@ -126,7 +138,7 @@ def synset_page(request: HttpRequest, wnid: str) -> HttpResponse:
             "methods": SynsetConsensus.Method.choices,
             "state": state,
             "states": Candidate.State.values,
-            "candidates": candidates_for_review(synset=synset, state=state, limit=120),
+            **_candidate_page(request, review_queryset(synset=synset, state=state)),
             "table_rows": [(y, row) for y, row in enumerate(table)],
             "histogram_chart": _histogram_chart(data["histogram"], "Votes per automatic decision"),
             "precision_chart": _precision_chart(data["series"], "Estimated precision over time"),
@@ -219,7 +231,7 @@ def escalated_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "annotate/quality/escalated.html",
-        {"candidates": escalated(synset=synset, limit=200), "synset": synset},
+        {**_candidate_page(request, escalated_queryset(synset=synset)), "synset": synset},
     )
 
 
@@ -241,7 +253,9 @@ def candidate_page(request: HttpRequest, pk: int) -> HttpResponse:
 @curator_required
 def annotators_page(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
-    rows = annotator_rows(status=status, order=request.GET.get("order", "-votes_count"))
+    annotators = annotator_queryset(status=status, order=request.GET.get("order", "-votes_count"))
+    page = Paginator(annotators, 100).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
     points = [
         {
             "x": (a.median_ms or 0) / 1000.0 if a.median_ms else None,
@@ -250,13 +264,16 @@ def annotators_page(request: HttpRequest) -> HttpResponse:
             f"{a.gold_correct}/{a.gold_answers}",
             "cls": a.status,
         }
-        for a in rows
+        # The chart shows the whole crowd (up to CHART_ANNOTATORS), the table a page of it.
+        for a in annotators[:CHART_ANNOTATORS]
     ]
     return render(
         request,
         "annotate/quality/annotators.html",
         {
             "rows": rows,
+            "page": page,
+            "total": page.paginator.count,
             "status": status,
             "statuses": Annotator.Status.choices,
             "scatter": scatter_chart(

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from annotate.models import Annotator, Assignment, GoldItem, Vote
 from annotate.services.gold import gold_mark
 from curation.models import Candidate, Job
-from tests.annotate.conftest import BIRD
+from tests.annotate.conftest import BIRD, INSECT
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -214,7 +214,8 @@ def test_curator_gold_adjudication_block_policy_and_consensus_job(
     candidate = Candidate.objects.filter(synset__wnid=BIRD).first()
     created = curator_api.post("/api/v1/quality/gold/", {"candidate": candidate.pk, "truth": True})
     assert created.status_code == 201 and created.json()["decided_by"] == "gold"
-    assert curator_api.get("/api/v1/quality/gold/").json()[0]["id"] == candidate.pk
+    listed = curator_api.get("/api/v1/quality/gold/").json()
+    assert listed["count"] == 1 and listed["results"][0]["id"] == candidate.pk
     assert (
         curator_api.post(
             "/api/v1/quality/gold/", {"candidate": 999_999_999, "truth": True}
@@ -309,3 +310,36 @@ def test_study_links_api(sample, curator_api: APIClient) -> None:
     ).json()
     assert len(links["links"]) == 1 and "/annotate/join/" in links["links"][0]["url"]
     assert links["problems"][0]["worker"] == "bad worker"
+
+
+def test_gold_and_escalated_lists_are_paginated_and_filtered(
+    sample, curator_api: APIClient
+) -> None:
+    from annotate.services.gold import gold_mark
+
+    birds = list(Candidate.objects.filter(synset__wnid=BIRD).order_by("pk"))
+    insects = list(Candidate.objects.filter(synset__wnid=INSECT).order_by("pk"))
+    for i, candidate in enumerate(birds[:5] + insects[:2]):
+        gold_mark(candidate=candidate, truth=i % 2 == 0)
+    Candidate.objects.filter(pk__in=[c.pk for c in birds[5:9]]).update(state="escalated")
+
+    page = curator_api.get("/api/v1/quality/gold/", {"page_size": 3}).json()
+    assert page["count"] == 7 and len(page["results"]) == 3 and page["next"]
+    rest = curator_api.get(page["next"]).json()
+    assert len(rest["results"]) == 3
+    seen = {r["id"] for r in page["results"] + rest["results"]}
+    assert len(seen) == 6  # no row twice across pages
+    bird_gold = curator_api.get("/api/v1/quality/gold/", {"synset": BIRD}).json()
+    assert bird_gold["count"] == 5 and {r["wnid"] for r in bird_gold["results"]} == {BIRD}
+    yes = curator_api.get("/api/v1/quality/gold/", {"truth": "yes"}).json()
+    assert yes["count"] == 4 and all(r["truth"] for r in yes["results"])
+
+    escalated = curator_api.get("/api/v1/quality/escalated/", {"page_size": 2}).json()
+    assert escalated["count"] == 4 and len(escalated["results"]) == 2
+    assert {r["state"] for r in escalated["results"]} == {"escalated"}
+    assert curator_api.get("/api/v1/quality/escalated/", {"synset": INSECT}).json()["count"] == 0
+    # A filter naming no synset is an error, not "everything".
+    missing = curator_api.get("/api/v1/quality/escalated/", {"synset": "n99999999"})
+    assert missing.status_code == 404 and "no synset" in missing.json()["detail"]
+    assert curator_api.get("/api/v1/quality/gold/", {"synset": "nope.n.09"}).status_code == 404
+    assert curator_api.get("/api/v1/quality/gold/", {"page_size": 5000}).json()["count"] == 7

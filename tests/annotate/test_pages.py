@@ -131,3 +131,25 @@ def test_study_links_and_csv(voted, curator_client) -> None:
     csv_response = curator_client.post(r.url, {"workers": "W1 W2", "format": "csv"})
     assert csv_response["Content-Type"] == "text/csv"
     assert csv_response.content.decode().count("/annotate/join/") == 2
+
+
+def test_escalated_page_pages_through_every_escalated_candidate(
+    sample, curator_client: Client, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from annotate.views import quality
+
+    ids = list(Candidate.objects.values_list("pk", flat=True))
+    Candidate.objects.filter(pk__in=ids).update(state="escalated")
+    per_page = 5
+    monkeypatch.setattr(quality, "REVIEW_PAGE_SIZE", per_page)  # a few dozen sample candidates
+    seen: set[int] = set()
+    pages = -(-len(ids) // per_page)
+    for number in range(1, pages + 1):
+        response = curator_client.get(f"/curate/quality/escalated/?page={number}")
+        assert response.status_code == 200
+        shown = {c.pk for c in response.context["candidates"]}
+        assert len(shown) == min(per_page, len(ids) - (number - 1) * per_page)
+        assert not shown & seen
+        seen |= shown
+        assert f"page {number} of {pages}" in response.content.decode()
+    assert seen == set(ids)  # every escalated candidate is reachable, none twice
