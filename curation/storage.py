@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-THUMB_FORMAT = "webp"
-THUMB_CONTENT_TYPE = "image/webp"
+THUMB_FORMAT = "jpg"  # what curation.ingest.decode.encode_thumbnail writes
+THUMB_CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}  # webp: images stored before
 
 
 def _fanout(sha256: str) -> str:
@@ -23,6 +23,11 @@ def original_key(sha256: str, ext: str) -> str:
 
 def thumb_key(sha256: str) -> str:
     return f"thumbs/{_fanout(sha256)}.{THUMB_FORMAT}"
+
+
+def thumb_content_type(key: str) -> str:
+    """The Content-Type of a stored thumbnail, by its key (older images keep WebP thumbnails)."""
+    return THUMB_CONTENT_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
 def thumb_url(sha256: str) -> str:

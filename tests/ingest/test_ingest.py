@@ -101,13 +101,13 @@ def test_hostile_batch_each_bad_item_has_its_reason_and_the_good_are_ingested(
         assert item.status == "done", (rel, item.reason, item.message)
         image = Image.objects.get(sha256=sha(data))
         assert item.image_id == image.pk and item.image_created
-        # Originals byte for byte, under the content address; a WebP thumbnail beside them.
+        # Originals byte for byte, under the content address; a JPEG thumbnail beside them.
         ext = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "TIFF": "tif"}[image.format]
         assert image.storage_key == original_key(image.sha256, ext)
         with default_storage.open(image.storage_key) as f:
             assert f.read() == data
         with default_storage.open(thumb_key(image.sha256)) as f:
-            assert PILImage.open(f).format == "WEBP"
+            assert PILImage.open(f).format == "JPEG"
         assert image.phash is not None and image.bytes == len(data)
         assert ImageOrigin.objects.filter(image=image, uri=rel, source="batch", job=job).exists()
     dog = Synset.objects.get(wnid=DOG)
@@ -170,7 +170,8 @@ def test_same_image_for_two_synsets_is_one_image_and_two_candidates(
     }
     s = job.result["summary"]
     assert (s["new_images"], s["new_candidates"], s["already_known"]) == (1, 2, 1)
-    assert len([p for p in media_root.rglob("*.jpg")]) == 1
+    assert len(list((media_root / "originals").rglob("*.jpg"))) == 1  # stored once
+    assert len(list((media_root / "thumbs").rglob("*.jpg"))) == 1
 
 
 def test_flat_folder_with_synset_and_unknown_synset(tmp_path: Path, media_root: Path) -> None:

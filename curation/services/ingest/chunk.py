@@ -206,7 +206,9 @@ class _ChunkRunner:
         decoded = self.decoded_here.get(sha)
         if decoded is None:
             try:
-                decoded = decode_image(loaded.data, self.limits, content_type=loaded.content_type)
+                decoded = decode_image(
+                    loaded.data, self.limits, content_type=loaded.content_type, sha256=sha
+                )
             except IngestError as exc:
                 return Outcome(item, error=exc)
             except Exception as exc:  # Pillow can raise anything on hostile input
