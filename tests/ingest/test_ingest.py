@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
-from django.core.files.storage import default_storage
+from django.core.files.storage import InMemoryStorage, Storage, default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image as PILImage
@@ -148,6 +149,48 @@ def test_running_the_same_source_again_adds_nothing(tmp_path: Path, media_root: 
     assert (s1["new_images"], s1["new_candidates"], s1["already_known"]) == (6, 6, 0)
     assert (s2["new_images"], s2["new_candidates"], s2["already_known"]) == (0, 0, 6)
     assert s2["errors"] == 1
+
+
+class NoPathStorage(Storage):
+    """Like S3: files by name, no local path (Storage.path raises NotImplementedError)."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryStorage()
+
+    def _open(self, name: str, mode: str = "rb") -> Any:
+        return self.inner.open(name, mode)
+
+    def _save(self, name: str, content: Any) -> str:
+        return self.inner.save(name, content)
+
+    def exists(self, name: str) -> bool:
+        return self.inner.exists(name)
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+
+
+def test_remote_storage_without_paths_stores_through_the_storage_api(
+    tmp_path: Path,
+    settings,
+    media_root: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """S3-like storages have no path(): files go through Storage.open, byte for byte."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tests.ingest.test_ingest.NoPathStorage"},
+    }
+    root = tmp_path / "src"
+    data = jpeg(3)
+    write(root / DOG / "a.jpg", data)
+    job = ingest_start(source=root, inline=True)
+    assert job.result["summary"]["new_images"] == 1, job.result
+    image = Image.objects.get(sha256=sha(data))
+    with default_storage.open(image.storage_key) as f:
+        assert f.read() == data
+    with default_storage.open(image.thumb_key) as f:
+        assert PILImage.open(f).format == "JPEG"
+    assert not any(media_root.rglob("*.jpg"))  # nothing written beside the storage
 
 
 @pytest.mark.sqlite

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from curation.ingest.decode import Decoded, decode_image
@@ -100,9 +101,13 @@ def store_bytes(key: str, data: bytes) -> None:
     ownership checks).
     """
     path = _local_path(key)
-    if path is None:
-        with default_storage.open(key, "wb") as handle:
-            handle.write(data)
+    if path is None:  # remote storage: save() is the call every backend implements
+        if default_storage.exists(key):  # e.g. a partial file left by a killed run
+            default_storage.delete(key)
+        saved = default_storage.save(key, ContentFile(data))
+        if saved != key:  # a backend that renamed it: the row would point elsewhere
+            default_storage.delete(saved)
+            raise OSError(f"the storage saved {key} as {saved}")
         return
     folder = os.path.dirname(path)
     if folder not in _folders_made:
