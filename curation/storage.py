@@ -11,8 +11,8 @@ from functools import lru_cache
 
 from django.urls import get_script_prefix, reverse
 
-THUMB_FORMAT = "webp"
-THUMB_CONTENT_TYPE = "image/webp"
+THUMB_FORMAT = "jpg"  # what curation.ingest.decode.encode_thumbnail writes
+THUMB_CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}  # webp: images stored before
 
 
 def _fanout(sha256: str) -> str:
@@ -26,6 +26,11 @@ def original_key(sha256: str, ext: str) -> str:
 
 def thumb_key(sha256: str) -> str:
     return f"thumbs/{_fanout(sha256)}.{THUMB_FORMAT}"
+
+
+def thumb_content_type(key: str) -> str:
+    """The Content-Type of a stored thumbnail, by its key (older images keep WebP thumbnails)."""
+    return THUMB_CONTENT_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
 _PLACEHOLDER = "0" * 64

@@ -3,7 +3,7 @@ for tests, the demo and crowd simulations until real ingested candidates exist.
 
 Each synset gets positives from its category folder(s) and negatives from other folders (the
 truth is known, which simulations and gold need). Images are stored like ingest stores them:
-original bytes content-addressed under their sha256, a ~256 px WebP thumbnail (transparent art
+original bytes content-addressed under their sha256, a ~256 px JPEG thumbnail (transparent art
 flattened onto white) beside them. Idempotent: images and candidates are keyed by sha256 and
 (image, synset).
 """
@@ -70,7 +70,9 @@ def _files(folder: str, root: Path) -> list[Path]:
 
 
 def store_image(path: Path) -> Image:
-    """Store one picture as ingest would (original bytes + WebP thumbnail); idempotent."""
+    """Store one picture as ingest would (original bytes + JPEG thumbnail); idempotent."""
+    from curation.ingest.decode import encode_thumbnail  # worker-side module: scipy, numpy
+
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     existing = Image.objects.filter(sha256=sha).first()
@@ -83,13 +85,11 @@ def store_image(path: Path) -> Image:
     flat = PILImage.new("RGB", rgba.size, (255, 255, 255))
     flat.paste(rgba, mask=rgba.getchannel("A"))
     flat.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    buffer = io.BytesIO()
-    flat.save(buffer, "WEBP", quality=80)
     key, tkey = original_key(sha, fmt.lower()), thumb_key(sha)
     if not default_storage.exists(key):
         default_storage.save(key, ContentFile(data))
     if not default_storage.exists(tkey):
-        default_storage.save(tkey, ContentFile(buffer.getvalue()))
+        default_storage.save(tkey, ContentFile(encode_thumbnail(flat)))
     image, _ = Image.objects.get_or_create(
         sha256=sha,
         defaults={

@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.views.decorators.http import require_GET
 
 from curation.models import Image
-from curation.storage import THUMB_CONTENT_TYPE
+from curation.storage import thumb_content_type
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 
@@ -31,7 +31,7 @@ def _serve(key: str, content_type: str) -> HttpResponse:
 @login_required
 def image_thumb(request: HttpRequest, sha256: str) -> HttpResponse:
     key = Image.objects.filter(sha256=sha256).values_list("thumb_key", flat=True).first()
-    return _serve(key or "", THUMB_CONTENT_TYPE)
+    return _serve(key or "", thumb_content_type(key or ""))
 
 
 @require_GET

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curation.ingest.decode import decode_image
+from curation.ingest.decode import _phash_signed, decode_image
 from curation.ingest.limits import Limits
 from curation.ingest.magic import sniff
 from curation.ingest.reasons import IngestError, Reason
@@ -119,7 +119,7 @@ def test_plain_jpeg_decodes_with_hash_and_thumbnail() -> None:
         1,
     )
     thumb = Image.open(io.BytesIO(d.thumb))
-    assert thumb.format == "WEBP" and max(thumb.size) <= LIMITS.thumb_size
+    assert thumb.format == "JPEG" and max(thumb.size) <= LIMITS.thumb_size
     assert max(thumb.size) >= 240  # "about 256 px", decoded straight to size by DCT scaling
     assert -(2**63) <= d.phash < 2**63
 
@@ -136,6 +136,23 @@ def test_phash_agrees_with_imagehash_on_the_full_size_picture() -> None:
         full = int(str(imagehash.phash(Image.open(io.BytesIO(data)))), 16)
         distances.append(bin(ours ^ full).count("1"))
     assert max(distances) <= 8 and sum(distances) / len(distances) <= 2.5, distances
+
+
+def test_phash_is_imagehash_bit_for_bit() -> None:
+    """_phash_signed writes imagehash.phash's steps out; the stored values must not change
+    (dedup compares them with pHashes stored earlier). Flat pictures tie every coefficient."""
+    pictures = [photo(i) for i in range(20)]
+    pictures += [
+        Image.open(p).convert("RGB") for p in sorted(ROOT.glob("sample_data/images/*/*.jpg"))[:40]
+    ]
+    pictures += [p.convert("L") for p in pictures[:10]]
+    pictures += [Image.new("RGB", (250, 188), (c, c, c)) for c in (0, 128, 255)]
+    for picture in pictures:
+        picture.thumbnail((256, 256))
+        factor = max(1, min(picture.size) // 64)
+        small = picture.reduce(factor) if factor > 1 else picture
+        expected = np.packbits(imagehash.phash(small).hash.ravel()).view(">i8")[0]
+        assert _phash_signed(picture) == int(expected)
 
 
 def test_odd_but_valid_images_are_handled() -> None:

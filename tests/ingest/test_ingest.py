@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
-from django.core.files.storage import default_storage
+from django.core.files.storage import InMemoryStorage, Storage, default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image as PILImage
@@ -101,13 +102,13 @@ def test_hostile_batch_each_bad_item_has_its_reason_and_the_good_are_ingested(
         assert item.status == "done", (rel, item.reason, item.message)
         image = Image.objects.get(sha256=sha(data))
         assert item.image_id == image.pk and item.image_created
-        # Originals byte for byte, under the content address; a WebP thumbnail beside them.
+        # Originals byte for byte, under the content address; a JPEG thumbnail beside them.
         ext = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "TIFF": "tif"}[image.format]
         assert image.storage_key == original_key(image.sha256, ext)
         with default_storage.open(image.storage_key) as f:
             assert f.read() == data
         with default_storage.open(thumb_key(image.sha256)) as f:
-            assert PILImage.open(f).format == "WEBP"
+            assert PILImage.open(f).format == "JPEG"
         assert image.phash is not None and image.bytes == len(data)
         assert ImageOrigin.objects.filter(image=image, uri=rel, source="batch", job=job).exists()
     dog = Synset.objects.get(wnid=DOG)
@@ -150,6 +151,48 @@ def test_running_the_same_source_again_adds_nothing(tmp_path: Path, media_root: 
     assert s2["errors"] == 1
 
 
+class NoPathStorage(Storage):
+    """Like S3: files by name, no local path (Storage.path raises NotImplementedError)."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryStorage()
+
+    def _open(self, name: str, mode: str = "rb") -> Any:
+        return self.inner.open(name, mode)
+
+    def _save(self, name: str, content: Any) -> str:
+        return self.inner.save(name, content)
+
+    def exists(self, name: str) -> bool:
+        return self.inner.exists(name)
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+
+
+def test_remote_storage_without_paths_stores_through_the_storage_api(
+    tmp_path: Path,
+    settings,
+    media_root: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """S3-like storages have no path(): files go through Storage.open, byte for byte."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tests.ingest.test_ingest.NoPathStorage"},
+    }
+    root = tmp_path / "src"
+    data = jpeg(3)
+    write(root / DOG / "a.jpg", data)
+    job = ingest_start(source=root, inline=True)
+    assert job.result["summary"]["new_images"] == 1, job.result
+    image = Image.objects.get(sha256=sha(data))
+    with default_storage.open(image.storage_key) as f:
+        assert f.read() == data
+    with default_storage.open(image.thumb_key) as f:
+        assert PILImage.open(f).format == "JPEG"
+    assert not any(media_root.rglob("*.jpg"))  # nothing written beside the storage
+
+
 @pytest.mark.sqlite
 def test_same_image_for_two_synsets_is_one_image_and_two_candidates(
     tmp_path: Path, media_root: Path
@@ -170,7 +213,8 @@ def test_same_image_for_two_synsets_is_one_image_and_two_candidates(
     }
     s = job.result["summary"]
     assert (s["new_images"], s["new_candidates"], s["already_known"]) == (1, 2, 1)
-    assert len([p for p in media_root.rglob("*.jpg")]) == 1
+    assert len(list((media_root / "originals").rglob("*.jpg"))) == 1  # stored once
+    assert len(list((media_root / "thumbs").rglob("*.jpg"))) == 1
 
 
 def test_flat_folder_with_synset_and_unknown_synset(tmp_path: Path, media_root: Path) -> None:

@@ -9,8 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image as PILImage
 
 from curation.models import Candidate, Image, Job
 from curation.services.ingest import ingest_start
@@ -213,6 +216,16 @@ def test_image_page(client_csrf: Client, ingested: Job) -> None:
     assert client_csrf.get("/curate/images/999999/").status_code == 404
     thumb = client_csrf.get(f"/i/{image.sha256}/thumb")
     assert thumb.status_code == 200 and "immutable" in thumb["Cache-Control"]
+    assert thumb["Content-Type"] == "image/jpeg"
+    assert b"".join(thumb.streaming_content)[:3] == b"\xff\xd8\xff"
+    # Images ingested before thumbnails were JPEGs keep their WebP ones, served as WebP.
+    webp = io.BytesIO()
+    PILImage.new("RGB", (8, 8)).save(webp, "WEBP")
+    old_key = image.thumb_key.rsplit(".", 1)[0] + ".webp"
+    default_storage.save(old_key, ContentFile(webp.getvalue()))
+    Image.objects.filter(pk=image.pk).update(thumb_key=old_key)
+    old = client_csrf.get(f"/i/{image.sha256}/thumb")
+    assert old["Content-Type"] == "image/webp" and "immutable" in old["Cache-Control"]
     original = client_csrf.get(f"/i/{image.sha256}/original")
     assert b"".join(original.streaming_content) == png(20)
 

@@ -5,11 +5,13 @@ elsewhere), whatever the chunk's size."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Model
+from django.utils import timezone
 
 from curation.ingest.decode import Decoded
 from curation.ingest.reasons import IngestError
@@ -30,27 +32,81 @@ def _pg_array_type(field: Any) -> str:
     return f"{field.cast_db_type(connection)}[]"
 
 
+# Exact field classes whose value of the listed Python type goes to the database unchanged
+# (Django's get_db_prep_save would return it as it is, after a dozen calls). Other fields and
+# other values (None aside) take Django's own path: enums, lazy strings, JSON, dates.
+_PASS_THROUGH: dict[type, tuple[type, ...]] = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.IntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.PositiveBigIntegerField: (int,),
+    models.AutoField: (int,),
+    models.BigAutoField: (int,),
+    models.FloatField: (float,),
+    models.BooleanField: (bool,),
+}
+
+
+def _preparer(field: Any) -> Callable[[Any], Any]:
+    """value -> what Django would send for `field`, the common cases without its call chain."""
+    prep = field.get_db_prep_save
+    kind = field.target_field if isinstance(field, models.ForeignKey) else field
+    fast = _PASS_THROUGH.get(type(kind), ())
+    if not fast:
+        return lambda value: prep(value, connection)
+
+    def prepare(value: Any) -> Any:
+        if value is None or type(value) in fast:
+            return value
+        return prep(value, connection)
+
+    return prepare
+
+
+def _column(field: Any, rows: list[dict[str, Any]], now: Any) -> list[Any]:
+    """One column of an insert: each row's value, or the field's default, ready to send."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return [field.get_db_prep_save(now, connection)] * len(rows)
+    prepare = _preparer(field)
+    name = field.attname
+    if all(name in row for row in rows):
+        return [prepare(row[name]) for row in rows]
+    default = field.get_db_prep_save(field.get_default(), connection)
+    return [prepare(row[name]) if name in row else default for row in rows]
+
+
 def insert_ignore_returning(
-    objs: list[Model], unique_fields: list[str], returning: list[str]
+    model: type[Model],
+    rows: list[dict[str, Any]],
+    unique_fields: list[str] | None,
+    returning: list[str],
 ) -> list[tuple[Any, ...]]:
     """INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING ...: the rows this call created.
 
-    Values come from the model's fields (defaults, auto_now) exactly as Django would save them,
-    so fields added later with defaults keep working. On PostgreSQL the rows travel as one array
-    per column (unnest), a statement of constant size; elsewhere as a VALUES list (SQLite 3.35+).
+    `rows` map field attnames (`image_id`) to values; a field a row leaves out gets its default,
+    auto_now(_add) fields the time of this call, as Django would save them (fields added later
+    with defaults keep working), without building a model instance per row. `unique_fields`
+    None: any unique constraint. On PostgreSQL the rows travel as one array per column
+    (unnest), a statement of constant size; elsewhere as a VALUES list (SQLite 3.35+).
     """
-    if not objs:
+    if not rows:
         return []
-    meta = objs[0]._meta
+    meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
-    conflict = ", ".join(quote(meta.get_field(f).column) for f in unique_fields)
-    back = ", ".join(quote(meta.get_field(f).column) for f in returning)
-    rows = [
-        [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields] for obj in objs
-    ]
-    tail = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {back}"
+    target = ""
+    if unique_fields:
+        target = "(" + ", ".join(quote(meta.get_field(f).column) for f in unique_fields) + ") "
+    tail = f"ON CONFLICT {target}DO NOTHING"
+    if returning:
+        tail += " RETURNING " + ", ".join(quote(meta.get_field(f).column) for f in returning)
+    now = timezone.now()
+    values = [_column(f, rows, now) for f in fields]
     created: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -58,19 +114,21 @@ def insert_ignore_returning(
             cursor.execute(
                 f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "
                 + tail,
-                [list(column) for column in zip(*rows, strict=True)],
+                values,
             )
-            return [tuple(row) for row in cursor.fetchall()]
+            return [tuple(row) for row in cursor.fetchall()] if returning else []
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        by_row = list(zip(*values, strict=True))
         step = max(1, 5000 // len(fields))
-        for start in range(0, len(rows), step):
-            part = rows[start : start + step]
+        for start in range(0, len(by_row), step):
+            part = by_row[start : start + step]
             cursor.execute(
                 f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
                 f"{', '.join([row_sql] * len(part))} " + tail,
                 [value for row in part for value in row],
             )
-            created.extend(tuple(row) for row in cursor.fetchall())
+            if returning:
+                created.extend(tuple(row) for row in cursor.fetchall())
     return created
 
 
@@ -93,12 +151,12 @@ def update_item_outcomes(items: list[IngestItem]) -> None:
         for f in fields
     )
     where = f"{table}.{quote(pk.column)} = v.{quote(pk.column)}"
+    preparers = [(f, _preparer(f)) for f in fields]
     with connection.cursor() as cursor:
         for start in range(0, len(items), 1000):
             part = items[start : start + 1000]
             rows = [
-                [item.pk]
-                + [f.get_db_prep_save(getattr(item, f.attname), connection) for f in fields]
+                [item.pk] + [prepare(getattr(item, f.attname)) for f, prepare in preparers]
                 for item in part
             ]
             if connection.vendor == "postgresql":
@@ -118,21 +176,21 @@ def update_item_outcomes(items: list[IngestItem]) -> None:
             )
 
 
-def _image_for(sha: str, decoded: Decoded) -> Image:
-    return Image(
-        sha256=sha,
-        storage_key=original_key(sha, decoded.ext),
-        thumb_key=thumb_key(sha),
-        format=decoded.format,
-        mode=decoded.mode[:16],
-        width=decoded.width,
-        height=decoded.height,
-        bytes=decoded.bytes,
-        phash=decoded.phash,
-        exif_orientation=decoded.orientation,
-        frames=decoded.frames,
-        problems=decoded.problems,
-    )
+def _image_row(sha: str, decoded: Decoded) -> dict[str, Any]:
+    return {
+        "sha256": sha,
+        "storage_key": original_key(sha, decoded.ext),
+        "thumb_key": thumb_key(sha),
+        "format": decoded.format,
+        "mode": decoded.mode[:16],
+        "width": decoded.width,
+        "height": decoded.height,
+        "bytes": decoded.bytes,
+        "phash": decoded.phash,
+        "exif_orientation": decoded.orientation,
+        "frames": decoded.frames,
+        "problems": decoded.problems,
+    }
 
 
 @transaction.atomic
@@ -142,7 +200,7 @@ def write_outcomes(job: Job, outcomes: list[Outcome]) -> None:
     new_images = {o.sha256: o.decoded for o in outcomes if o.decoded is not None}
     ids = {o.sha256: o.image_id for o in outcomes if o.image_id is not None}
     created = insert_ignore_returning(
-        [_image_for(sha, d) for sha, d in new_images.items()], ["sha256"], ["sha256", "id"]
+        Image, [_image_row(sha, d) for sha, d in new_images.items()], ["sha256"], ["sha256", "id"]
     )
     created_shas = {sha for sha, _ in created}
     ids.update(created)
@@ -151,36 +209,38 @@ def write_outcomes(job: Job, outcomes: list[Outcome]) -> None:
     if missing:
         ids.update(Image.objects.filter(sha256__in=missing).values_list("sha256", "pk"))
 
-    pairs: dict[tuple[int, int], Candidate] = {}
+    pairs: dict[tuple[int, int], dict[str, Any]] = {}
     for o in outcomes:
         if o.sha256 and o.item.synset_id:
             pair = (ids[o.sha256], o.item.synset_id)
-            pairs.setdefault(
-                pair,
-                Candidate(
-                    image_id=pair[0],
-                    synset_id=pair[1],
-                    source=source,
-                    query=o.item.query[:255],
-                    job_id=job.pk,
-                ),
-            )
+            if pair not in pairs:
+                pairs[pair] = {
+                    "image_id": pair[0],
+                    "synset_id": pair[1],
+                    "source": source,
+                    "query": o.item.query[:255],
+                    "job_id": job.pk,
+                }
     created_pairs = set(
-        insert_ignore_returning(list(pairs.values()), ["image", "synset"], ["image", "synset"])
+        insert_ignore_returning(
+            Candidate, list(pairs.values()), ["image", "synset"], ["image", "synset"]
+        )
     )
-    ImageOrigin.objects.bulk_create(
+    insert_ignore_returning(
+        ImageOrigin,
         [
-            ImageOrigin(
-                image_id=ids[o.sha256],
-                uri=o.item.uri,
-                uri_hash=hashlib.sha1(o.item.uri.encode("utf-8")).hexdigest(),
-                source=source,
-                job_id=job.pk,
-            )
+            {
+                "image_id": ids[o.sha256],
+                "uri": o.item.uri,
+                "uri_hash": hashlib.sha1(o.item.uri.encode("utf-8")).hexdigest(),
+                "source": source,
+                "job_id": job.pk,
+            }
             for o in outcomes
             if o.sha256
         ],
-        ignore_conflicts=True,
+        None,
+        [],
     )
     image_claimed: set[str] = set()
     pair_claimed: set[tuple[int, int]] = set()
