@@ -15,14 +15,31 @@ from curation.storage import thumb_content_type
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
+# A redirect to remote storage may carry a signed, expiring URL: cache it briefly, not a year.
+REDIRECT_CACHE = "private, max-age=300"
+
+
+def _local(key: str) -> bool:
+    """Whether the storage keeps files on this machine (every backend has path(); remote ones,
+    such as S3, raise NotImplementedError from it)."""
+    try:
+        default_storage.path(key)
+    except NotImplementedError:
+        return False
+    return True
+
+
 def _serve(key: str, content_type: str) -> HttpResponse:
     if not key or not default_storage.exists(key):
         raise Http404("no such image file")
-    if not hasattr(default_storage, "path"):  # remote storage: let the client fetch it directly
-        response: HttpResponse = HttpResponseRedirect(default_storage.url(key))
-    else:
-        response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
-    response["Cache-Control"] = IMMUTABLE
+    if _local(key):
+        response: HttpResponse = FileResponse(
+            default_storage.open(key, "rb"), content_type=content_type
+        )
+        response["Cache-Control"] = IMMUTABLE
+    else:  # remote storage: the client fetches the bytes from it directly
+        response = HttpResponseRedirect(default_storage.url(key))
+        response["Cache-Control"] = REDIRECT_CACHE
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

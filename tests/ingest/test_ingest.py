@@ -169,6 +169,9 @@ class NoPathStorage(Storage):
     def delete(self, name: str) -> None:
         self.inner.delete(name)
 
+    def url(self, name: str | None) -> str:
+        return f"https://bucket.example/{name}?X-Amz-Signature=abc"
+
 
 def test_remote_storage_without_paths_stores_through_the_storage_api(
     tmp_path: Path,
@@ -191,6 +194,18 @@ def test_remote_storage_without_paths_stores_through_the_storage_api(
     with default_storage.open(image.thumb_key) as f:
         assert PILImage.open(f).format == "JPEG"
     assert not any(media_root.rglob("*.jpg"))  # nothing written beside the storage
+
+    # Served by redirect to the storage's (signed, expiring) URL: cached minutes, not a year.
+    from django.test import Client
+
+    from tests.conftest import make_user
+
+    client = Client()
+    client.force_login(make_user("viewer", "curator"))
+    response = client.get(f"/i/{image.sha256}/thumb")
+    assert response.status_code == 302
+    assert response["Location"] == f"https://bucket.example/{image.thumb_key}?X-Amz-Signature=abc"
+    assert response["Cache-Control"] == "private, max-age=300"
 
 
 @pytest.mark.sqlite
