@@ -34,6 +34,9 @@ SIZE = 128  # long side of the compared pictures
 CANVAS = 128  # phase-correlation canvas for the 64 px level
 SCALES = np.exp(np.linspace(np.log(0.8), np.log(1.25), 9))
 WINDOW = 7
+ALPHA_MIN = 0.5  # per-channel gain kept within [0.5, 2]
+REL_SCALE = 60.0
+MIN_OVERLAP = 0.85  # share of the smaller picture that must lie on the other
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -82,6 +85,7 @@ class Verdict:
     diff: float  # largest 7x7 mean residual, grey levels (inf when no placement was found)
     scale: float = 1.0
     mirrored: bool = False
+    contrast: float = 0.0  # largest 7x7 mean deviation from the background, either picture
 
 
 def _resize(g: np.ndarray, s: float) -> np.ndarray:
@@ -157,28 +161,42 @@ def _refine(a: np.ndarray, b: np.ndarray, s: float, ty: float, tx: float, iters:
     return s, ty, tx
 
 
-def _residual(a: Picture, b: Picture, mirrored: bool, s: float, ty: float, tx: float) -> float:
-    src = b.rgb[:, ::-1] if mirrored else b.rgb
-    bw, valid, _, _ = _warp(src, s, ty, tx, a.rgb.shape)
-    overlap = valid.sum() / min(a.grey.size, b.grey.size * s * s)
-    if overlap < 0.5:
-        return float("inf")
+def _residual(  # type: ignore[no-untyped-def]
+    dst: np.ndarray, src: np.ndarray, s: float, ty: float, tx: float, *, model_dst: bool
+):
+    """(largest 7x7 mean residual, contrast) of `src` placed on `dst` (both blurred RGB). The
+    gain/offset model always predicts picture b from picture a (clipping happens on b's side):
+    `model_dst` says that dst is a."""
+    bw, valid, _, _ = _warp(src, s, ty, tx, dst.shape)
+    overlap = valid.sum() / min(dst.shape[0] * dst.shape[1], src.shape[0] * src.shape[1] * s * s)
+    if overlap < MIN_OVERLAP:  # a placement that pushes content off the other picture
+        return float("inf"), 0.0
+    a_img, b_img = (dst, bw) if model_dst else (bw, dst)
     pred = np.empty_like(bw)
     for c in range(3):
-        av, bv = a.rgb[..., c][valid], bw[..., c][valid]
+        av, bv = a_img[..., c][valid], b_img[..., c][valid]
         keep = (bv > 3) & (bv < 252)  # clipped pixels say nothing about gain and offset
         if keep.sum() < 16:
             keep = np.ones_like(bv, dtype=bool)
         x, y = av[keep], bv[keep]
         var = float(x.var())
         alpha = float(((x - x.mean()) * (y - y.mean())).mean() / var) if var > 1 else 1.0
+        # Brightness/contrast changes keep the gain near 1; a gain near 0 would "explain" any
+        # faint picture by a flat one.
+        alpha = min(max(alpha, ALPHA_MIN), 1 / ALPHA_MIN)
         beta = float(y.mean() - alpha * x.mean())
-        pred[..., c] = np.clip(alpha * a.rgb[..., c] + beta, 0, 255)
-    r = np.abs(bw - pred).mean(-1) * valid
+        pred[..., c] = np.clip(alpha * a_img[..., c] + beta, 0, 255)
+    r = np.abs(b_img - pred).mean(-1) * valid
     count = uniform_filter(valid.astype(np.float32), WINDOW)
     local = uniform_filter(r, WINDOW) / np.maximum(count, 1e-3)
     local[count < 0.5] = 0  # windows mostly outside the overlap
-    return float(local.max())
+    contrast = 0.0
+    for img in (dst, bw):
+        dev = np.abs(img - np.median(img[valid], axis=0)).mean(-1) * valid
+        dev = uniform_filter(dev, WINDOW) / np.maximum(count, 1e-3)
+        dev[count < 0.5] = 0
+        contrast = max(contrast, float(dev.max()))
+    return float(local.max()), contrast
 
 
 def _try(a: Picture, b: Picture, mirrored: bool, s: float, ty: float, tx: float) -> Verdict | None:
@@ -186,8 +204,17 @@ def _try(a: Picture, b: Picture, mirrored: bool, s: float, ty: float, tx: float)
     placed = _refine(a.grey, grey_b, s, ty, tx)
     if placed is None:
         return None
-    diff = _residual(a, b, mirrored, *placed)
-    return Verdict(ok=False, diff=diff, scale=placed[0], mirrored=mirrored)
+    s2, ty2, tx2 = placed
+    b_rgb = np.ascontiguousarray(b.rgb[:, ::-1]) if mirrored else b.rgb
+    # Both ways: b on a, then a on b (the inverse placement). One way alone passes a picture
+    # shrunk onto a plain part of the other.
+    fwd, c1 = _residual(a.rgb, b_rgb, s2, ty2, tx2, model_dst=True)
+    back, c2 = _residual(b_rgb, a.rgb, 1 / s2, -ty2 / s2, -tx2 / s2, model_dst=False)
+    diff, contrast = max(fwd, back), max(c1, c2)
+    # Judged relative to the pictures' own contrast: thin faint lines leave small residuals
+    # whatever they draw, so a residual near the contrast itself is no match.
+    diff = max(diff, diff * REL_SCALE / max(contrast, 1.0))
+    return Verdict(ok=False, diff=diff, scale=placed[0], mirrored=mirrored, contrast=contrast)
 
 
 def verify_pair(a: Picture, b: Picture, *, max_diff: float, mirror: bool = True) -> Verdict:
