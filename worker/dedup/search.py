@@ -6,7 +6,9 @@ to 11). Embeddings (L2-normalised, so inner product = cosine): `IndexFlatIP` up 
 DEDUP_FLAT_MAX vectors, `IndexIVFFlat` beyond (nlist ~ 3 sqrt(n), nprobe 8).
 On the CPU a range search returns every pair past the threshold; GPU indexes have no range search,
 so there a k-NN search (k = DEDUP_KNN) is thresholded instead (union-find links larger groups
-transitively). No O(n^2) Python loop anywhere: FAISS does the comparisons.
+transitively). No O(n^2) Python loop anywhere: FAISS does the comparisons. The near index
+searches whitened vectors (fit_whitening / apply_whitening) and keeps the best few candidates per
+image (top_per_query); worker.dedup.verify then confirms each candidate pixel by pixel.
 """
 
 from __future__ import annotations
