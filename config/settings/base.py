@@ -350,7 +350,7 @@ DEDUP_COSINE_THRESHOLD_RAW = env.float("DEDUP_COSINE_THRESHOLD_RAW", default=0.8
 DEDUP_WHITEN_MIN = env.int("DEDUP_WHITEN_MIN", default=512)
 DEDUP_WHITEN_DIM = env.int("DEDUP_WHITEN_DIM", default=256)
 DEDUP_MAX_CANDIDATES = env.int("DEDUP_MAX_CANDIDATES", default=10)
-DEDUP_VERIFY_MAX_DIFF = env.float("DEDUP_VERIFY_MAX_DIFF", default=30.0)
+DEDUP_VERIFY_MAX_DIFF = env.float("DEDUP_VERIFY_MAX_DIFF", default=25.0)
 # A pHash link also needs the colour layouts to agree (0 turns the check off).
 DEDUP_COLOUR_MAX_DIFF = env.float("DEDUP_COLOUR_MAX_DIFF", default=0.6)
 DEDUP_CHUNK_SIZE = env.int("DEDUP_CHUNK_SIZE", default=2000)
