@@ -345,11 +345,19 @@ ANNOTATE_ROUTE_MIN_GOLD = env.int("ANNOTATE_ROUTE_MIN_GOLD", default=5)  # gold 
 ANNOTATE_ONBOARDING_GOLD = env.int("ANNOTATE_ONBOARDING_GOLD", default=10)  # extra gold at first
 ANNOTATE_LINK_SALT = "synsetlab.annotate.join"
 
-# Duplicate detection (worker/dedup): pHash Hamming radius for "near-exact", cosine threshold on
-# the active model's L2-normalised embeddings for "near". Chosen on sample_data; bench_dedup's
-# calibration on Open Clip Art was inconclusive (see README, bench/RESULTS.md).
+# Duplicate detection (worker/dedup), calibrated by bench_dedup (bench/RESULTS.md): pHash Hamming
+# radius for "near-exact" candidates; cosine between the active model's embeddings for "near"
+# candidates, in the collection's whitened space (raw cosine while the collection has fewer than
+# DEDUP_WHITEN_MIN images); at most DEDUP_MAX_CANDIDATES near candidates per image; then every
+# candidate is confirmed by a pixel comparison of the two thumbnails (largest 7x7 mean residual
+# in grey levels after placement and a brightness/contrast fit; 0 turns the check off).
 DEDUP_PHASH_RADIUS = env.int("DEDUP_PHASH_RADIUS", default=8)
-DEDUP_COSINE_THRESHOLD = env.float("DEDUP_COSINE_THRESHOLD", default=0.90)
+DEDUP_COSINE_THRESHOLD = env.float("DEDUP_COSINE_THRESHOLD", default=0.5)
+DEDUP_COSINE_THRESHOLD_RAW = env.float("DEDUP_COSINE_THRESHOLD_RAW", default=0.8)
+DEDUP_WHITEN_MIN = env.int("DEDUP_WHITEN_MIN", default=512)
+DEDUP_WHITEN_DIM = env.int("DEDUP_WHITEN_DIM", default=256)
+DEDUP_MAX_CANDIDATES = env.int("DEDUP_MAX_CANDIDATES", default=10)
+DEDUP_VERIFY_MAX_DIFF = env.float("DEDUP_VERIFY_MAX_DIFF", default=25.0)
 # A pHash link also needs the colour layouts to agree (0 turns the check off).
 DEDUP_COLOUR_MAX_DIFF = env.float("DEDUP_COLOUR_MAX_DIFF", default=0.6)
 DEDUP_CHUNK_SIZE = env.int("DEDUP_CHUNK_SIZE", default=2000)

@@ -35,6 +35,7 @@ def dedup_job_create(*, created_by: Any = None, parent: Job | None = None) -> Jo
         params={
             "phash_radius": settings.DEDUP_PHASH_RADIUS,
             "cosine": settings.DEDUP_COSINE_THRESHOLD,
+            "cosine_raw": settings.DEDUP_COSINE_THRESHOLD_RAW,
         },
         title="Find duplicates",
         created_by=created_by,

@@ -50,14 +50,16 @@ def test_activate_switches_the_one_active_model_and_audits(curator) -> None:  # 
 
 
 def _probs(model: torch.nn.Module, im, mean: float, std: float) -> np.ndarray:  # type: ignore[no-untyped-def]
-    import io
+    """Probabilities through the weights' own evaluation view (shorter side 256, centre crop
+    224): this test is about the normalisation, not about the pre-label loader's view (which
+    keeps the whole picture for dedup; see worker.ml.loading.decode_for_model)."""
+    from PIL import Image as PILImage
 
-    from worker.ml.loading import decode_for_model
-
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=95)
-    buf.seek(0)
-    arr = decode_for_model(buf, resize=256, size=224).astype(np.float32)
+    im = im.convert("RGB")
+    scale = 256 / min(im.size)
+    im = im.resize((round(im.width * scale), round(im.height * scale)), PILImage.BICUBIC)
+    left, top = (im.width - 224) // 2, (im.height - 224) // 2
+    arr = np.asarray(im.crop((left, top, left + 224, top + 224)), dtype=np.float32)
     m = np.asarray(mean, np.float32)
     s = np.asarray(std, np.float32)
     x = torch.from_numpy((arr - m) / s).permute(2, 0, 1)[None]

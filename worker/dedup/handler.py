@@ -9,6 +9,12 @@ run_chunk searches its slice of pending queries against the whole index (old and
 finalize  forgets the pending queries and rebuilds the groups from all edges (union-find,
           respecting NotDuplicatePairs), which also moves candidate exclusions.
 
+The near index holds the embeddings centred on the collection's mean and PCA-whitened (fitted on
+the collection itself once it has DEDUP_WHITEN_MIN images, stored beside the index, refitted with
+a rebuild when the collection has doubled since). Every pHash or embedding link is a candidate
+only: worker.dedup.verify compares the two thumbnails pixel by pixel (after placing one on the
+other) and drops the link unless they match within DEDUP_VERIFY_MAX_DIFF.
+
 A pHash pair at distance 0 between two images of the same size is decoded and compared pixel by
 pixel: identical pixels make it an "exact" edge (sha256 already merges identical bytes at ingest),
 anything else stays "near-exact".
@@ -82,6 +88,27 @@ def prepare_phash(job_id: int | None = None) -> int:
     return len(pending_ids)
 
 
+def _whitening(vecs: np.ndarray) -> dict[str, np.ndarray]:
+    """The collection's whitening, or none while it is too small to estimate one."""
+    if len(vecs) < int(settings.DEDUP_WHITEN_MIN):
+        return {}
+    mean, proj = search.fit_whitening(vecs, int(settings.DEDUP_WHITEN_DIM))
+    return {"mean": mean, "proj": proj}
+
+
+def _project(vecs: np.ndarray, extra: dict[str, np.ndarray]) -> np.ndarray:
+    if "proj" in extra:
+        return search.apply_whitening(vecs, extra["mean"], extra["proj"])
+    return search.l2_normalise(vecs)
+
+
+def near_threshold(stored: store.StoredIndex | None, job_params: dict[str, Any]) -> float:
+    """The cosine a near link needs: in the whitened space once there is one, else raw."""
+    if stored is not None and "proj" in stored.extra:
+        return float(job_params.get("cosine", settings.DEDUP_COSINE_THRESHOLD))
+    return float(job_params.get("cosine_raw", settings.DEDUP_COSINE_THRESHOLD_RAW))
+
+
 def prepare_near(model: str, job_id: int | None = None) -> int:
     name = near_name(model)
     embeddings = EmbeddingStore.for_model(model)
@@ -94,32 +121,38 @@ def prepare_near(model: str, job_id: int | None = None) -> int:
     stored = store.load(name, binary=False, model=model)
     old_pending, _ = store.pending(name)
     flat = stored is not None and type(stored.index).__name__ == "IndexFlatIP"
+    fitted_on = int(stored.meta.get("whitened_on", 0)) if stored is not None else 0
+    refit = len(have) >= int(settings.DEDUP_WHITEN_MIN) and len(have) >= 2 * max(fitted_on, 1)
     if (
         stored is None
         or not np.isin(stored.ids, live).all()
         or (flat and len(have) > search.FLAT_MAX)
+        or refit  # first whitening, or the collection doubled since the last fit
     ):
-        ids, vecs = embeddings.read(have)
-        vecs = search.l2_normalise(vecs)
+        ids, raw = embeddings.read(have)
+        extra = _whitening(raw)
+        vecs = _project(raw, extra)
         index = search.float_index(vecs.shape[1], vecs)
         index.add(vecs)
-        stored = store.StoredIndex(name, index, ids, {"model": model, "dim": int(vecs.shape[1])})
+        meta = {"model": model, "dim": int(vecs.shape[1]),
+                "whitened_on": len(ids) if extra else 0}  # fmt: skip
+        stored = store.StoredIndex(name, index, ids, meta, extra=extra)
         pending_ids, pending_x = ids, vecs
     else:
         new_ids = have[~np.isin(have, stored.ids)]
-        ids, vecs = embeddings.read(new_ids) if len(new_ids) else (new_ids, None)
+        ids, raw = embeddings.read(new_ids) if len(new_ids) else (new_ids, None)
         if len(ids):
-            vecs = search.l2_normalise(vecs)
-            stored.index.add(vecs)
+            stored.index.add(_project(raw, stored.extra))
             stored.ids = np.concatenate([stored.ids, ids])
         pending_ids = np.union1d(ids, old_pending[np.isin(old_pending, have)])
-        _, pending_x = (
+        _, pending_raw = (
             embeddings.read(pending_ids) if len(pending_ids) else (None, np.empty((0, 0)))
         )
-        pending_x = search.l2_normalise(pending_x) if len(pending_ids) else pending_x
+        pending_x = _project(pending_raw, stored.extra) if len(pending_ids) else pending_raw
     stored.meta["job"] = job_id
     store.save(stored, pending_ids=pending_ids, pending_x=pending_x)
-    logger.info("dedup: %s index %s images, %s to search", name, len(stored.ids), len(pending_ids))
+    logger.info("dedup: %s index %s images (whitened: %s), %s to search", name, len(stored.ids),
+                bool(stored.extra), len(pending_ids))  # fmt: skip
     return len(pending_ids)
 
 
@@ -231,23 +264,65 @@ def _colour_mismatches(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
 
 
 def search_near_slice(
-    model: str, start: int, stop: int, threshold: float
+    model: str, start: int, stop: int, job_params: dict[str, Any]
 ) -> list[tuple[int, int, str, float]]:
     name = near_name(model)
     stored = _load_cached(name, binary=False, model=model)
     if stored is None:
         raise RuntimeError(f"the {name} index vanished while the job ran; run dedup again")
+    threshold = near_threshold(stored, job_params)
     pending_ids, pending_x = store.pending(name)
     q_ids = pending_ids[start:stop]
     pairs = search.float_pairs(stored.index, np.asarray(pending_x[start:stop]), threshold)
+    keep = q_ids[pairs.query] != stored.ids[pairs.base]
+    pairs = search.Pairs(pairs.query[keep], pairs.base[keep], pairs.similarity[keep])
+    pairs = search.top_per_query(pairs, int(settings.DEDUP_MAX_CANDIDATES))
     a, b = q_ids[pairs.query], stored.ids[pairs.base]
-    keep = a != b
     return [
-        (x, y, "near", min(1.0, float(s)))
-        for x, y, s in zip(
-            a[keep].tolist(), b[keep].tolist(), pairs.similarity[keep].tolist(), strict=True
-        )
+        (x, y, "near", min(1.0, max(0.0, float(s))))
+        for x, y, s in zip(a.tolist(), b.tolist(), pairs.similarity.tolist(), strict=True)
     ]
+
+
+def _thumbnail(image: Image) -> Any:
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    from worker.dedup.verify import Picture
+
+    try:
+        with default_storage.open(image.thumb_key or image.storage_key) as fh:
+            im = PILImage.open(fh)
+            im.draft("RGB", (256, 256))
+            return Picture.from_image(im)
+    except Exception as exc:  # unreadable: the link cannot be confirmed
+        logger.warning("dedup: cannot read image %s for verification: %s", image.pk, exc)
+        return None
+
+
+def verify_edges(edges: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """The edges whose two thumbnails match pixel by pixel (worker.dedup.verify); exact edges
+    (identical pixels) pass as they are. DEDUP_VERIFY_MAX_DIFF = 0 turns the check off."""
+    limit = float(settings.DEDUP_VERIFY_MAX_DIFF)
+    todo = [e for e in edges if e[2] != "exact"]
+    if limit <= 0 or not todo:
+        return edges
+    from threadpoolctl import threadpool_limits
+
+    from worker.dedup.verify import verify_pair
+
+    images = Image.objects.in_bulk({i for e in todo for i in e[:2]})
+    pictures: dict[int, Any] = {}
+    out = [e for e in edges if e[2] == "exact"]
+    with threadpool_limits(1):  # small matrix products: BLAS threads only contend
+        for edge in todo:
+            for i in edge[:2]:
+                if i not in pictures:
+                    pictures[i] = _thumbnail(images[i]) if i in images else None
+            pa, pb = pictures[edge[0]], pictures[edge[1]]
+            if pa is not None and pb is not None and verify_pair(pa, pb, max_diff=limit).ok:
+                out.append(edge)
+    return out
 
 
 # --- the job --------------------------------------------------------------------------------------
@@ -278,13 +353,14 @@ class DedupHandler:
             time.sleep(float(settings.DEDUP_THROTTLE_S))
         if p["index"] == PHASH:
             radius = int(job.params.get("phash_radius", settings.DEDUP_PHASH_RADIUS))
-            edges = search_phash_slice(p["start"], p["stop"], radius)
+            found = search_phash_slice(p["start"], p["stop"], radius)
         else:
-            threshold = float(job.params.get("cosine", settings.DEDUP_COSINE_THRESHOLD))
-            edges = search_near_slice(p["model"], p["start"], p["stop"], threshold)
+            found = search_near_slice(p["model"], p["start"], p["stop"], job.params)
+        edges = verify_edges(found)
         written = edges_upsert(edges=edges)
         progress(
-            p["stop"] - p["start"], message=f"{p['index']}: {len(edges)} links ({written} new)"
+            p["stop"] - p["start"],
+            message=f"{p['index']}: {len(edges)} links of {len(found)} candidates ({written} new)",
         )
 
     def finalize(self, job: Job) -> dict[str, Any]:

@@ -6,6 +6,8 @@
     pending.npy    int64 image ids added by the last plan and not yet searched (cleared by the
                    job's finalize; a job killed in between searches them again: edges are upserts)
     pending_x.npy  their codes / vectors (the chunks' queries, memory-mapped)
+    extra_<k>.npy  arrays the index needs beside it (the near index: the whitening's mean and
+                   projection, fitted on the collection; see worker.dedup.handler)
 
 A new version is written to a fresh temporary folder and swapped in with renames, so a killed
 writer leaves the previous version whole. A folder that is missing, unreadable or inconsistent
@@ -27,7 +29,7 @@ import faiss
 import numpy as np
 
 logger = logging.getLogger(__name__)
-VERSION = 1
+VERSION = 2  # 2: near indexes hold whitened vectors
 
 
 @dataclass
@@ -37,6 +39,7 @@ class StoredIndex:
     ids: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     binary: bool = False
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def dedup_root() -> Path:
@@ -59,6 +62,7 @@ def load(
         ids = np.load(folder / "ids.npy")
         reader = faiss.read_index_binary if binary else faiss.read_index
         index = reader(str(folder / "index.faiss"))
+        extra = {k: np.load(folder / f"extra_{k}.npy") for k in meta.get("extra", [])}
     except FileNotFoundError:
         return None
     except Exception as exc:  # truncated or garbled files
@@ -73,7 +77,7 @@ def load(
         logger.warning("dedup index %s inconsistent (%s rows, %s ids): rebuilding", folder,
                        index.ntotal, len(ids))  # fmt: skip
         return None
-    return StoredIndex(name, index, ids.astype(np.int64), meta, binary)
+    return StoredIndex(name, index, ids.astype(np.int64), meta, binary, extra)
 
 
 def pending(name: str, root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +108,10 @@ def save(
     np.save(tmp / "ids.npy", stored.ids.astype(np.int64))
     np.save(tmp / "pending.npy", np.asarray(pending_ids, dtype=np.int64))
     np.save(tmp / "pending_x.npy", pending_x)
-    meta = {**stored.meta, "name": stored.name, "count": len(stored.ids), "version": VERSION}
+    for key, arr in stored.extra.items():
+        np.save(tmp / f"extra_{key}.npy", arr)
+    meta = {**stored.meta, "name": stored.name, "count": len(stored.ids), "version": VERSION,
+            "extra": sorted(stored.extra)}  # fmt: skip
     (tmp / "meta.json").write_text(json.dumps(meta))
     for path in tmp.iterdir():
         with open(path, "rb") as fh:

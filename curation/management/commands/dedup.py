@@ -62,7 +62,8 @@ class Command(BaseCommand):
         cosine = job.params.get("cosine", settings.DEDUP_COSINE_THRESHOLD)
         w(f"dedup job {job.pk}: {job.status}")
         w(
-            f"  thresholds: pHash radius {radius} · cosine {cosine}"
+            f"  thresholds: pHash radius {radius} · whitened cosine {cosine}"
+            f" · pixel check {settings.DEDUP_VERIFY_MAX_DIFF}"
             f" · embeddings of model {r.get('model') or '(none: exact and near-exact only)'}"
             f" · {'GPU' if r.get('gpu') else 'CPU'}"
         )

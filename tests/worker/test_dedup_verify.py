@@ -1,0 +1,176 @@
+"""The pixel check (worker.dedup.verify) and the whitened near index, on real pictures: copies
+made by resizing, re-encoding, cropping, brightening and mirroring pass; another drawing, the
+same drawing with an emblem pasted in (a template variant) and a flag of the same layout in
+other colours do not. Through the dedup job: a look-alike that pHash and the embeddings both
+propose is dropped by the check while the crop of the same drawing is grouped; the whitening is
+fitted, stored with the index and kept by an incremental run."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from curation.models import DuplicateEdge, DuplicateMember, Job, ModelArtifact
+from curation.models import Image as ImageRow
+from curation.services.dedup import dedup_start
+from curation.services.ingest import ingest_start
+from tests.worker.dedup_data import BIRD, MAMMAL, TRANSFORMS, embed_images, originals
+from tests.worker.test_dedup import clean_data_root, image_of
+from worker.dedup import search, store
+from worker.dedup.verify import Picture, verify_pair
+
+LIMIT = 25.0
+
+
+@pytest.fixture
+def clean(live_db):  # type: ignore[no-untyped-def]
+    clean_data_root()
+    yield
+    clean_data_root()
+
+
+def picture(im: Image.Image) -> Picture:
+    # As the job sees them: the ingest thumbnail (256 px WebP).
+    im = im.convert("RGB")
+    im.thumbnail((256, 256), Image.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "WEBP", quality=80)
+    buf.seek(0)
+    return Picture.from_image(Image.open(buf))
+
+
+def copy_of(path: Path, name: str) -> Image.Image:
+    fn = TRANSFORMS[name][0]
+    buf = io.BytesIO()
+    with Image.open(path) as im:
+        fn(im.convert("RGB")).save(buf, "JPEG", quality=30 if name == "jpeg30" else 90)
+    buf.seek(0)
+    return Image.open(buf)
+
+
+def with_emblem(path: Path) -> Image.Image:
+    """The same drawing with a dark square pasted over a quarter-width patch: what separates
+    two icons of one template, or an 8 from a 9 of clubs."""
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    ImageDraw.Draw(im).rectangle(
+        [w // 3, h // 3, w // 3 + w // 8, h // 3 + h // 8], fill=(20, 20, 90)
+    )
+    return im
+
+
+@pytest.mark.parametrize("name", ["resize", "jpeg30", "bright", "crop", "flip"])
+def test_copies_pass_the_pixel_check(name: str) -> None:
+    for path in originals(BIRD, 3):
+        verdict = verify_pair(
+            picture(Image.open(path)), picture(copy_of(path, name)), max_diff=LIMIT
+        )
+        assert verdict.ok, (path.name, name, verdict)
+        assert verdict.mirrored == (name == "flip")
+
+
+def test_other_pictures_and_template_variants_fail_it() -> None:
+    a, b, c = originals(BIRD, 3)
+    pa = picture(Image.open(a))
+    assert not verify_pair(pa, picture(Image.open(b)), max_diff=LIMIT).ok
+    assert not verify_pair(pa, picture(Image.open(c)), max_diff=LIMIT).ok
+    for path in (a, b, c):
+        verdict = verify_pair(picture(Image.open(path)), picture(with_emblem(path)), max_diff=LIMIT)
+        assert not verdict.ok and verdict.diff > LIMIT, (path.name, verdict)
+
+
+def test_flags_of_one_layout_in_other_colours_fail_it() -> None:
+    def flag(colours: list[tuple[int, int, int]]) -> Image.Image:
+        im = Image.new("RGB", (300, 180))
+        for band, colour in enumerate(colours):
+            im.paste(colour, (0, 60 * band, 300, 60 * (band + 1)))
+        return im
+
+    white, red = (255, 255, 255), (214, 38, 18)
+    bulgaria = picture(flag([white, (0, 150, 110), red]))
+    russia = picture(flag([white, (0, 57, 166), red]))
+    assert not verify_pair(bulgaria, russia, max_diff=LIMIT).ok
+    dimmer = picture(flag([(204, 204, 204), (0, 120, 88), (171, 30, 14)]))  # brightness -20%
+    assert verify_pair(bulgaria, dimmer, max_diff=LIMIT).ok
+
+
+def test_whitening_separates_look_alikes_and_keeps_copies() -> None:
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=64) * 10  # the direction every "drawing on white" shares
+    base = shared + rng.normal(size=(400, 64))
+    copies = base[:20] + 0.3 * rng.normal(size=(20, 64))
+    vecs = np.concatenate([base, copies])
+    raw = search.l2_normalise(vecs)
+    mean, proj = search.fit_whitening(vecs, 32)
+    white = search.apply_whitening(vecs, mean, proj)
+    unrelated_raw = float(np.median(raw[:200] @ raw[200:400].T))
+    unrelated_white = float(np.median(white[:200] @ white[200:400].T))
+    assert unrelated_raw > 0.9 and abs(unrelated_white) < 0.1
+    pairs = np.sum(white[:20] * white[400:], axis=1)
+    assert pairs.min() > 0.8
+
+
+def test_the_job_drops_a_template_variant_and_keeps_the_crop(
+    clean, tmp_path: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
+    ModelArtifact.objects.create(name="lite0-test", architecture="efficientnet_lite0", active=True)
+    src = tmp_path / "src"
+    origs = originals(BIRD, 4)
+    (src / BIRD).mkdir(parents=True)
+    (src / MAMMAL).mkdir(parents=True)
+    for p in origs:
+        shutil.copy(p, src / BIRD / p.name)
+    target = origs[0]
+    with_emblem(target).save(src / MAMMAL / f"{target.stem}__emblem.jpg", quality=90)
+    copy_of(target, "crop").save(src / MAMMAL / f"{target.stem}__crop.jpg", quality=90)
+    ingest_start(source=src, source_name="verify-test", inline=True)
+    embed_images(sorted(ImageRow.objects.values_list("pk", flat=True)), "lite0-test")
+
+    settings.DEDUP_VERIFY_MAX_DIFF = 0  # without the check, the variant is proposed and linked
+    job = dedup_start(inline=True)
+    settings.DEDUP_VERIFY_MAX_DIFF = LIMIT
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    emblem = image_of(src / MAMMAL / f"{target.stem}__emblem.jpg")
+    assert DuplicateMember.objects.filter(image_id=emblem).exists()
+
+    # A fresh index and fresh links, with the check on.
+    shutil.rmtree(Path(settings.DATA_ROOT) / "dedup", ignore_errors=True)
+    DuplicateEdge.objects.all().delete()
+    job = dedup_start(inline=True)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    crop = image_of(src / MAMMAL / f"{target.stem}__crop.jpg")
+    group = DuplicateMember.objects.get(image_id=image_of(target)).group
+    assert set(group.members.values_list("image_id", flat=True)) == {image_of(target), crop}
+    assert not DuplicateMember.objects.filter(image_id=emblem).exists()
+
+
+def test_the_whitening_is_stored_with_the_index_and_kept_by_an_incremental_run(
+    clean, tmp_path: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DEDUP_WHITEN_MIN = 6
+    settings.DEDUP_WHITEN_DIM = 4
+    ModelArtifact.objects.create(name="lite0-test", architecture="efficientnet_lite0", active=True)
+    for n, batch in enumerate((originals(BIRD, 8), originals(MAMMAL, 3))):
+        src = tmp_path / f"b{n}" / BIRD
+        src.mkdir(parents=True)
+        for p in batch:
+            shutil.copy(p, src / p.name)
+        before = set(ImageRow.objects.values_list("pk", flat=True))
+        ingest_start(source=src.parent, source_name=f"batch-{n}", inline=True)
+        embed_images(
+            sorted(set(ImageRow.objects.values_list("pk", flat=True)) - before), "lite0-test"
+        )
+        assert dedup_start(inline=True).status == Job.Status.SUCCEEDED
+        folder = store.index_dir("near-lite0-test")
+        meta = json.loads((folder / "meta.json").read_text())
+        assert meta["extra"] == ["mean", "proj"] and meta["whitened_on"] == 8  # not refitted at 11
+        proj = np.load(folder / "extra_proj.npy")
+        assert proj.shape == (1280, 4)
+        loaded = store.load("near-lite0-test", binary=False, model="lite0-test")
+        assert loaded is not None and loaded.index.ntotal == len(ImageRow.objects.all())

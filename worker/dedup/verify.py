@@ -1,0 +1,249 @@
+"""Pixel verification of a candidate duplicate pair, on the stored thumbnails.
+
+The embedding and pHash searches propose pairs; many proposals are different pictures built from
+one template (an 8 and a 9 of clubs, one icon with two emblems, a jigsaw piece with one tab
+turned) that no global descriptor can tell from a resized copy. A pair is confirmed when one
+picture, placed on the other by a scale, a shift and optionally a mirror, matches it everywhere
+up to a brightness/contrast change per colour channel:
+
+1. both thumbnails to 128 px on the long side (RGB, float32), lightly blurred;
+2. placement: identity first (same aspect ratio); else phase correlation at 64 px over 9 scales
+   (0.8-1.25) and both mirrorings, best two peaks kept;
+3. Lucas-Kanade (Gauss-Newton on scale and shift, gain/offset refitted each step) at 128 px;
+4. per channel, b ~ clip(alpha * a + beta) fitted on unsaturated pixels (brightness and
+   contrast changes, clipping included), then the residual's mean over every 7x7 window:
+   the largest window mean (grey levels) is the pair's `diff`. A different emblem, an added pip
+   or text shows as one window far above the resampling and JPEG noise of a true copy.
+
+bench_dedup calibrates the acceptance limit (DEDUP_VERIFY_MAX_DIFF). Pure numpy/scipy; about
+5-20 ms a pair on one core. Callers should pin BLAS to one thread (threadpoolctl): the small
+matrix products here get slower, not faster, with several.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from scipy import fft as sfft
+from scipy.ndimage import gaussian_filter, uniform_filter
+
+SIZE = 128  # long side of the compared pictures
+CANVAS = 128  # phase-correlation canvas for the 64 px level
+SCALES = np.exp(np.linspace(np.log(0.8), np.log(1.25), 9))
+WINDOW = 7
+ALPHA_MIN = 0.5  # per-channel gain kept within [0.5, 2]
+REL_SCALE = 60.0
+MIN_OVERLAP = 0.85  # share of the smaller picture that must lie on the other
+_GREY = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass
+class Picture:
+    """One thumbnail prepared for verification (built once, reused across its pairs)."""
+
+    rgb: np.ndarray  # blurred RGB, 128 px long side
+    grey: np.ndarray  # its luminance
+    small: np.ndarray  # luminance at half size (placement search)
+    background: float
+    _fft: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_image(cls, im: Image.Image) -> Picture:
+        im = im.convert("RGB")
+        s = SIZE / max(im.size)
+        big = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.BILINEAR)
+        rgb = gaussian_filter(np.asarray(big, np.float32), (1.0, 1.0, 0))
+        grey = rgb @ _GREY
+        h, w = grey.shape
+        small = _resize(grey, 0.5) if min(h, w) >= 4 else grey
+        return cls(rgb=rgb, grey=grey, small=small, background=float(np.median(grey)))
+
+    def spectrum(self) -> np.ndarray:
+        if "a" not in self._fft:
+            self._fft["a"] = sfft.rfft2(_canvas(self.small, self.background))
+        return self._fft["a"]
+
+    def spectra(self) -> list[tuple[bool, float, np.ndarray]]:
+        """(mirrored, scale, spectrum) of this picture at every searched scale."""
+        if "b" not in self._fft:
+            out = []
+            for mirrored in (False, True):
+                g = self.small[:, ::-1] if mirrored else self.small
+                for s in SCALES:
+                    spectrum = sfft.rfft2(_canvas(_resize(g, s), self.background))
+                    out.append((mirrored, float(s), spectrum))
+            self._fft["b"] = out
+        return self._fft["b"]
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    diff: float  # largest 7x7 mean residual, grey levels (inf when no placement was found)
+    scale: float = 1.0
+    mirrored: bool = False
+    contrast: float = 0.0  # largest 7x7 mean deviation from the background, either picture
+
+
+def _resize(g: np.ndarray, s: float) -> np.ndarray:
+    h, w = g.shape
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.asarray(Image.fromarray(g).resize(size, Image.BILINEAR), np.float32)
+
+
+def _canvas(g: np.ndarray, background: float) -> np.ndarray:
+    out = np.zeros((CANVAS, CANVAS), np.float32)
+    h, w = min(g.shape[0], CANVAS), min(g.shape[1], CANVAS)
+    out[:h, :w] = g[:h, :w] - background
+    return out
+
+
+def _weights(n_out: int, n_in: int, s: float, t: float):  # type: ignore[no-untyped-def]
+    """Bilinear sampling of a source axis at (i - t) / s as an (n_out x n_in) matrix."""
+    c = (np.arange(n_out, dtype=np.float32) - t) / s
+    valid = (c >= 0) & (c <= n_in - 1)
+    c = np.clip(c, 0, n_in - 1)
+    i0 = np.floor(c).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    f = (c - i0).astype(np.float32)
+    m = np.zeros((n_out, n_in), np.float32)
+    rows = np.arange(n_out)
+    m[rows, i0] += 1 - f
+    m[rows, i1] += f
+    return m, valid, c
+
+
+def _warp(img: np.ndarray, s: float, ty: float, tx: float, shape: tuple[int, ...]):  # type: ignore[no-untyped-def]
+    """`img` scaled by s and shifted by (ty, tx) into a frame of `shape` (separable: 2 matmuls)."""
+    my, vy, cy = _weights(shape[0], img.shape[0], s, ty)
+    mx, vx, cx = _weights(shape[1], img.shape[1], s, tx)
+    if img.ndim == 2:
+        out = my @ img @ mx.T
+    else:
+        out = np.einsum("ij,jkc,lk->ilc", my, img, mx, optimize=True)
+    return out, vy[:, None] & vx[None, :], cy, cx
+
+
+def _phase_peak(fa: np.ndarray, fb: np.ndarray) -> tuple[float, int, int]:
+    r = fa * np.conj(fb)
+    r /= np.abs(r) + 1e-6
+    corr = sfft.irfft2(r, s=(CANVAS, CANVAS))
+    i = int(np.argmax(corr))
+    dy, dx = divmod(i, CANVAS)
+    dy = dy - CANVAS if dy > CANVAS // 2 else dy
+    dx = dx - CANVAS if dx > CANVAS // 2 else dx
+    return float(corr.flat[i]), dy, dx
+
+
+def _refine(a: np.ndarray, b: np.ndarray, s: float, ty: float, tx: float, iters: int = 8):  # type: ignore[no-untyped-def]
+    """Gauss-Newton on (scale, ty, tx) with gain and offset refitted at each step."""
+    for _ in range(iters):
+        bw, valid, cy, cx = _warp(b, s, ty, tx, a.shape)
+        if valid.sum() < 64:
+            return None
+        gy, gx = np.gradient(bw)
+        av, bv = a[valid], bw[valid]
+        alpha = ((av - av.mean()) * (bv - bv.mean())).mean() / max(float(av.var()), 1e-3)
+        beta = bv.mean() - alpha * av.mean()
+        err = (bw - (alpha * a + beta))[valid]
+        yy = np.broadcast_to(cy[:, None], a.shape)
+        xx = np.broadcast_to(cx[None, :], a.shape)
+        jac = np.stack([(-gy * yy - gx * xx)[valid], (-gy)[valid], (-gx)[valid]], -1)
+        step = np.linalg.solve(jac.T @ jac + 1e-3 * np.eye(3, dtype=np.float32), jac.T @ err)
+        s, ty, tx = s - float(step[0]), ty - float(step[1]), tx - float(step[2])
+        if not 0.6 < s < 1.6:
+            return None
+        if abs(step[0]) < 1e-4 and abs(step[1]) < 0.02 and abs(step[2]) < 0.02:
+            break
+    return s, ty, tx
+
+
+def _residual(  # type: ignore[no-untyped-def]
+    dst: np.ndarray, src: np.ndarray, s: float, ty: float, tx: float, *, model_dst: bool
+):
+    """(largest 7x7 mean residual, contrast) of `src` placed on `dst` (both blurred RGB). The
+    gain/offset model always predicts picture b from picture a (clipping happens on b's side):
+    `model_dst` says that dst is a."""
+    bw, valid, _, _ = _warp(src, s, ty, tx, dst.shape)
+    overlap = valid.sum() / min(dst.shape[0] * dst.shape[1], src.shape[0] * src.shape[1] * s * s)
+    if overlap < MIN_OVERLAP:  # a placement that pushes content off the other picture
+        return float("inf"), 0.0
+    a_img, b_img = (dst, bw) if model_dst else (bw, dst)
+    pred = np.empty_like(bw)
+    for c in range(3):
+        av, bv = a_img[..., c][valid], b_img[..., c][valid]
+        keep = (bv > 3) & (bv < 252)  # clipped pixels say nothing about gain and offset
+        if keep.sum() < 16:
+            keep = np.ones_like(bv, dtype=bool)
+        x, y = av[keep], bv[keep]
+        var = float(x.var())
+        alpha = float(((x - x.mean()) * (y - y.mean())).mean() / var) if var > 1 else 1.0
+        # Brightness/contrast changes keep the gain near 1; a gain near 0 would "explain" any
+        # faint picture by a flat one.
+        alpha = min(max(alpha, ALPHA_MIN), 1 / ALPHA_MIN)
+        beta = float(y.mean() - alpha * x.mean())
+        pred[..., c] = np.clip(alpha * a_img[..., c] + beta, 0, 255)
+    r = np.abs(b_img - pred).mean(-1) * valid
+    count = uniform_filter(valid.astype(np.float32), WINDOW)
+    local = uniform_filter(r, WINDOW) / np.maximum(count, 1e-3)
+    local[count < 0.5] = 0  # windows mostly outside the overlap
+    contrast = 0.0
+    for img in (dst, bw):
+        dev = np.abs(img - np.median(img[valid], axis=0)).mean(-1) * valid
+        dev = uniform_filter(dev, WINDOW) / np.maximum(count, 1e-3)
+        dev[count < 0.5] = 0
+        contrast = max(contrast, float(dev.max()))
+    return float(local.max()), contrast
+
+
+def _try(a: Picture, b: Picture, mirrored: bool, s: float, ty: float, tx: float) -> Verdict | None:
+    grey_b = np.ascontiguousarray(b.grey[:, ::-1]) if mirrored else b.grey
+    placed = _refine(a.grey, grey_b, s, ty, tx)
+    if placed is None:
+        return None
+    s2, ty2, tx2 = placed
+    b_rgb = np.ascontiguousarray(b.rgb[:, ::-1]) if mirrored else b.rgb
+    # Both ways: b on a, then a on b (the inverse placement). One way alone passes a picture
+    # shrunk onto a plain part of the other.
+    fwd, c1 = _residual(a.rgb, b_rgb, s2, ty2, tx2, model_dst=True)
+    back, c2 = _residual(b_rgb, a.rgb, 1 / s2, -ty2 / s2, -tx2 / s2, model_dst=False)
+    diff, contrast = max(fwd, back), max(c1, c2)
+    # Judged relative to the pictures' own contrast: thin faint lines leave small residuals
+    # whatever they draw, so a residual near the contrast itself is no match.
+    diff = max(diff, diff * REL_SCALE / max(contrast, 1.0))
+    return Verdict(ok=False, diff=diff, scale=placed[0], mirrored=mirrored, contrast=contrast)
+
+
+def verify_pair(a: Picture, b: Picture, *, max_diff: float, mirror: bool = True) -> Verdict:
+    """Whether b is a, rescaled/shifted/cropped/padded (and mirrored when `mirror`), up to a
+    brightness/contrast change: every 7x7 window within `max_diff` grey levels."""
+    best: Verdict | None = None
+    ha, wa = a.grey.shape
+    hb, wb = b.grey.shape
+    if abs(ha / wa - hb / wb) < 0.05:  # same framing: try the identity placement first
+        s = wa / wb if wa >= ha else ha / hb
+        best = _try(a, b, False, s, 0.0, 0.0)
+        if best is not None and best.diff <= max_diff:
+            best.ok = True
+            return best
+    peaks = []
+    fa = a.spectrum()
+    for mirrored, s, fb in b.spectra():
+        if mirrored and not mirror:
+            continue
+        peak, dy, dx = _phase_peak(fa, fb)
+        peaks.append((peak, mirrored, s, 2.0 * dy, 2.0 * dx))
+    peaks.sort(key=lambda p: -p[0])
+    for _, mirrored, s, ty, tx in peaks[:2]:
+        v = _try(a, b, mirrored, s, ty, tx)
+        if v is not None and (best is None or v.diff < best.diff):
+            best = v
+        if best is not None and best.diff <= max_diff:
+            break
+    if best is None:
+        return Verdict(ok=False, diff=float("inf"))
+    best.ok = best.diff <= max_diff
+    return best
