@@ -234,6 +234,7 @@ def run_load(
                 "--headless", "-u", str(users), "-r", str(max(1, users // 20)),
                 "-t", f"{duration}s", "--host", svc.url, "--csv", str(out_dir / "locust"),
                 "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING",
+                "--csv-full-history",  # per-second percentiles: when the slow requests happen
             ],
             cwd=ROOT, env=locust_env, capture_output=True, text=True, timeout=duration + 300,
         )  # fmt: skip
