@@ -19,6 +19,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotate.models import Annotator, GoldItem, Vote
+from annotate.services.bulk import bulk_set_unlocked
 from annotate.stats.aggregation import dawid_skene, vote_weights
 from curation.models import Candidate
 from curation.roles import ANNOTATOR
@@ -163,8 +164,10 @@ def annotators_refresh_gold(*, annotator_ids: list[int] | None = None) -> list[i
         if (annotator.gold_answers, annotator.gold_correct) != (answers, correct):
             annotator.gold_answers, annotator.gold_correct = answers, correct
             changed.append(annotator)
-    if changed:
+    if changed and annotator_ids is not None:  # a submit, for its own annotator: write it
         Annotator.objects.bulk_update(changed, ["gold_answers", "gold_correct"])
+    elif changed:  # everyone (a consensus job): never hold up annotators' requests
+        bulk_set_unlocked(Annotator, changed, ["gold_answers", "gold_correct"])
     newly_blocked = []
     for annotator in rows:
         if annotator.status != Annotator.Status.ACTIVE:
@@ -282,7 +285,10 @@ def annotators_fit() -> WorkerFit:
         annotator.median_ms = medians.get(annotator_id)
         annotator.fitted_at = now
         updated.append(annotator)
-    Annotator.objects.bulk_update(
+    # Short batches of rows nobody holds: a fit must not stall annotators' next-task and submit
+    # (each locks its annotator's row); a busy annotator's figures wait for the next fit.
+    bulk_set_unlocked(
+        Annotator,
         updated,
         [
             "sensitivity",
@@ -295,7 +301,6 @@ def annotators_fit() -> WorkerFit:
             "median_ms",
             "fitted_at",
         ],
-        batch_size=1000,
     )
     return WorkerFit(
         annotators=len(updated),

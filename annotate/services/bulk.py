@@ -50,3 +50,44 @@ def bulk_set(model: type[Model], objs: Sequence[Model], fields: Sequence[str]) -
             cursor.execute(sql, params)
             total += cursor.rowcount
     return total
+
+
+def bulk_set_unlocked(
+    model: type[Model],
+    objs: Sequence[Model],
+    fields: Sequence[str],
+    *,
+    batch: int = 100,
+    passes: int = 3,
+    pause: float = 0.05,
+) -> list[Any]:
+    """bulk_set for background bookkeeping on rows that requests lock (annotators while they
+    take or submit a task): small batches, each in its own short transaction, taking only the
+    rows nobody holds (SKIP LOCKED) and coming back for the others a few times. One statement
+    over every row would wait for each busy row while holding the rest, and every request of
+    those annotators would queue behind it. Returns the pks still not written (busy throughout);
+    the next run writes them."""
+    import time
+
+    from django.db import transaction
+
+    pending = sorted(objs, key=lambda o: o.pk)
+    for attempt in range(passes):
+        left: list[Model] = []
+        for start in range(0, len(pending), batch):
+            part = pending[start : start + batch]
+            with transaction.atomic():
+                free = set(
+                    model._default_manager.select_for_update(skip_locked=True)
+                    .filter(pk__in=[o.pk for o in part])
+                    .order_by("pk")
+                    .values_list("pk", flat=True)
+                )
+                bulk_set(model, [o for o in part if o.pk in free], fields)
+            left += [o for o in part if o.pk not in free]
+        pending = left
+        if not pending:
+            break
+        if attempt < passes - 1:
+            time.sleep(pause)
+    return [o.pk for o in pending]

@@ -228,14 +228,10 @@ def _after_votes(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                regular, n_votes = stored.regular, stored.regular_votes
                 # Unconditionally, so a task with gold takes no longer than one without.
                 annotators_refresh_gold(annotator_ids=[annotator.pk])
-                consensus_update(candidate_ids=regular)
-                if counted:
-                    wanted = consensus_note_votes(synset_counts={task.synset_id: n_votes})
-                    consensus_request_refit(synset_ids=wanted)
-            return
+                consensus_update(candidate_ids=stored.regular)
+            break
         except OperationalError as exc:  # a deadlock or lock timeout: re-deciding is idempotent
             if attempt == 2:
                 logger.exception("consensus after submitting task %s failed", task.pk)
@@ -245,6 +241,15 @@ def _after_votes(
         except Exception:
             logger.exception("consensus after submitting task %s failed", task.pk)
             return
+    if not counted:
+        return
+    try:
+        # Outside that transaction: the synset's vote counter is one row every submit on the
+        # synset updates, so it is locked for one statement, not for a whole re-decision.
+        wanted = consensus_note_votes(synset_counts={task.synset_id: stored.regular_votes})
+        consensus_request_refit(synset_ids=wanted)
+    except Exception:
+        logger.exception("counting the votes of task %s for a refit failed", task.pk)
 
 
 def annotator_progress(*, annotator: Annotator) -> dict[str, Any]:

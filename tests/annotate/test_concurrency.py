@@ -129,3 +129,45 @@ def test_deeper_needs_are_shared_but_never_exceeded_or_repeated(crowd) -> None:
     assert 0.85 * capacity <= sum(per_candidate.values()) <= capacity
     for row in QueueItem.objects.all():
         assert row.leased == per_candidate.get(row.pk, 0) <= row.need
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+def test_background_annotator_updates_never_wait_for_a_busy_annotator(live_db) -> None:  # type: ignore[no-untyped-def]
+    """A fit writes every annotator's figures; an annotator whose row a request holds is skipped
+    (not waited for), the others are written at once, and the busy one on a later pass."""
+    from django.db import transaction
+
+    from annotate.services.annotators import annotator_for_user
+    from annotate.services.bulk import bulk_set_unlocked
+
+    people = [annotator_for_user(make_user(f"fit-{i}", "annotator")) for i in range(5)]
+    busy = people[2]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_row() -> None:  # a next-task in flight: its annotator row is locked
+        try:
+            with transaction.atomic():
+                Annotator.objects.select_for_update().get(pk=busy.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_row)
+    holder.start()
+    assert holding.wait(10)
+    for i, person in enumerate(people):
+        person.trust = 0.5 + i / 10
+    started = time.monotonic()
+    left = bulk_set_unlocked(Annotator, people, ["trust"], passes=2, pause=0.01)
+    assert time.monotonic() - started < 2  # it did not wait for the lock
+    assert left == [busy.pk]
+    written = dict(
+        Annotator.objects.filter(pk__in=[p.pk for p in people]).values_list("pk", "trust")
+    )
+    assert written[busy.pk] is None
+    assert all(written[p.pk] == pytest.approx(p.trust) for p in people if p is not busy)
+    release.set()
+    holder.join(10)
+    assert bulk_set_unlocked(Annotator, people, ["trust"]) == []
+    assert Annotator.objects.get(pk=busy.pk).trust == pytest.approx(busy.trust)
