@@ -158,9 +158,8 @@ def test_background_annotator_updates_never_wait_for_a_busy_annotator(live_db) -
     assert holding.wait(10)
     for i, person in enumerate(people):
         person.trust = 0.5 + i / 10
-    started = time.monotonic()
+    # Waiting for the lock would have written the busy row once the holder gave up (10 s).
     left = bulk_set_unlocked(Annotator, people, ["trust"], passes=2, pause=0.01)
-    assert time.monotonic() - started < 2  # it did not wait for the lock
     assert left == [busy.pk]
     written = dict(
         Annotator.objects.filter(pk__in=[p.pk for p in people]).values_list("pk", "trust")
