@@ -92,30 +92,46 @@ def ensure_database() -> None:
 
 def harness(scenario: str, env: dict[str, str], *args: str, timeout: float = 3000) -> Any:
     """Run a scenario in its own process; it prints one JSON line starting with RESULT."""
-    proc = subprocess.run(
+    return harness_result(harness_start(scenario, env, *args), scenario, timeout=timeout)
+
+
+def harness_start(scenario: str, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """Start a scenario in the background (see harness_result)."""
+    return subprocess.Popen(
         [python(), "-m", "bench.annotate_harness", scenario, *args],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
-    sys.stderr.write(proc.stderr[-4000:])
+
+
+def harness_result(proc: subprocess.Popen[str], scenario: str, *, timeout: float = 3000) -> Any:
+    """Wait for a started scenario and return what it printed after RESULT."""
+    stdout, stderr = proc.communicate(timeout=timeout)
+    sys.stderr.write(stderr[-4000:])
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"harness {scenario} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
-    for line in proc.stdout.splitlines():
+        raise RuntimeError(f"harness {scenario} failed:\n{stdout[-4000:]}\n{stderr[-4000:]}")
+    for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"harness {scenario} printed no result:\n{proc.stdout[-4000:]}")
+    raise RuntimeError(f"harness {scenario} printed no result:\n{stdout[-4000:]}")
 
 
 class Services:
     """gunicorn + one Celery worker (cpu and default queues) on the bench database."""
 
-    def __init__(self, env: dict[str, str], port: int, workers: int = 2, threads: int = 4) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        workers: int = 2,
+        threads: int = 4,
+        worker_processes: int = 1,
+    ) -> None:
         self.env, self.port, self.workers, self.threads = env, port, workers, threads
+        self.worker_processes = worker_processes
         self.procs: list[subprocess.Popen[bytes]] = []
         self.url = f"http://127.0.0.1:{port}"
         self.logs = WORK / "annotate" / "logs"
@@ -129,7 +145,8 @@ class Services:
         ]  # fmt: skip
         worker = [
             python(), "-m", "celery", "-A", "config", "worker", "-Q", "cpu,default",
-            "-c", "1", "--pool", "prefork", "-l", "WARNING", "-n", f"bench-{self.port}@%h",
+            "-c", str(self.worker_processes), "--pool", "prefork", "-l", "WARNING",
+            "-n", f"bench-{self.port}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         import redis
@@ -305,6 +322,10 @@ def main(argv: list[str]) -> int:
         from bench.load import background_status
 
         result = background_status(json.loads(argv[1]))
+    elif scenario == "load-exports":
+        from bench.load import exports_during
+
+        result = exports_during(json.loads(argv[1]))
     elif scenario == "serving-check":
         from bench.load import check_serving
 

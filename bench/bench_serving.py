@@ -31,8 +31,8 @@ def _row(label: str, result: dict) -> list[str]:
 
 def run() -> tuple[str, str]:
     duration = int(os.environ.get("BENCH_SERVING_SECONDS", "60"))
-    realistic = run_load(users=100, duration=duration, think="10-20")
-    stress = run_load(users=100, duration=max(20, duration // 2), think="1-3")
+    realistic = run_load(users=100, duration=duration, think="10-20", background=False)
+    stress = run_load(users=100, duration=max(20, duration // 2), think="1-3", background=False)
     load = os.getloadavg()
     body = [
         f"100 annotators (locust), {realistic['setup']['candidates']:,} candidates in 20 synsets, "

@@ -99,3 +99,56 @@ def _write_counts(environment, **kwargs) -> None:  # type: ignore[no-untyped-def
     path = os.environ.get("LOCUST_COUNT_FILE")
     if path:
         Path(path).write_text(json.dumps(SENT))
+
+
+# --- what the server says about each request (its Server-Timing header) -------------------------
+
+SERVER: dict[str, list[tuple[float, float, float]]] = {}
+
+
+def _server_timing(header: str) -> tuple[float, float, float] | None:
+    """(app, cpu, db) milliseconds from `app;dur=.., cpu;dur=.., db;dur=..;desc=..`."""
+    found = {}
+    for part in header.split(","):
+        fields = part.strip().split(";")
+        for field in fields[1:]:
+            if field.startswith("dur="):
+                found[fields[0]] = float(field[4:])
+    if {"app", "cpu", "db"} <= found.keys():
+        return found["app"], found["cpu"], found["db"]
+    return None
+
+
+@events.request.add_listener
+def _collect_server_timing(name: str, response=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    headers = getattr(response, "headers", None)
+    header = headers.get("Server-Timing") if headers else None
+    timing = _server_timing(header) if header else None
+    if timing is not None:
+        with _lock:
+            SERVER.setdefault(name, []).append(timing)
+
+
+@events.spawning_complete.add_listener
+def _reset_server_timing(user_count: int, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    with _lock:  # as locust --reset-stats does for its own statistics
+        SERVER.clear()
+
+
+@events.quitting.add_listener
+def _write_server_timing(environment, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    path = os.environ.get("LOCUST_TIMING_FILE")
+    if not path:
+        return
+    out = {}
+    for name, rows in SERVER.items():
+        columns = list(zip(*rows, strict=True))
+        out[name] = {
+            "n": len(rows),
+            **{
+                f"{what}_{q}": sorted(col)[min(len(col) - 1, int(len(col) * q / 100))]
+                for what, col in zip(("app", "cpu", "db"), columns, strict=True)
+                for q in (50, 95)
+            },
+        }
+    Path(path).write_text(json.dumps(out))

@@ -141,3 +141,20 @@ def test_gold_adjudication_and_blocks_are_audited(curator, settings) -> None:  #
     client.force_login(curator)
     page = client.get("/curate/audit/").content.decode()
     assert "candidate.adjudicate" in page and "annotator.blocked" in page
+
+
+@pytest.mark.django_db
+def test_every_response_says_where_its_time_went(curator) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(curator)
+    r = client.get("/curate/audit/")
+    timing = {
+        part.split(";")[0].strip(): part for part in r["Server-Timing"].split(",") if part.strip()
+    }
+    assert set(timing) == {"app", "cpu", "db"}
+    queries = int(timing["db"].split('desc="')[1].split(" ")[0])
+    # The page ran queries (session, user, events) and the header counted them.
+    assert queries >= 2
+    app = float(timing["app"].split("dur=")[1].split(";")[0])
+    db = float(timing["db"].split("dur=")[1].split(";")[0])
+    assert 0 < db <= app

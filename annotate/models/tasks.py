@@ -39,6 +39,12 @@ class QueueItem(models.Model):
                 condition=models.Q(open=True),
                 name="queue_open_priority",
             ),
+            # The few calibration items of a synset (checked on submits until it is fitted).
+            models.Index(
+                fields=["synset", "votes"],
+                condition=models.Q(calibration=True),
+                name="queue_calibration",
+            ),
         ]
 
     def __str__(self) -> str:

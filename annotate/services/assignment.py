@@ -45,27 +45,22 @@ class TaskExpired(Exception):
     """The task's lease ran out and its items went back to the queue."""
 
 
-def _eligible(annotator: Annotator) -> QuerySet[QueueItem]:
+def _eligible(annotator: Annotator, held: Iterable[int]) -> QuerySet[QueueItem]:
     """Queue rows this annotator may get: open, under their need, in an active synset, not voted
-    on by them, not in one of their open tasks. Only per-row index probes, so PostgreSQL can walk
-    the queue index in order and stop at the first rows that qualify (the candidate's own state
-    and image are checked on the few rows picked: see _usable)."""
-    return (
+    on by them, not in one of their open tasks (`held`: those tasks' candidate ids, at most a
+    couple of grids, excluded as constants rather than by a per-row join). Only per-row index
+    probes, so PostgreSQL can walk the queue index in order and stop at the first rows that
+    qualify (the candidate's own state and image are checked on the few rows picked: see
+    _usable)."""
+    eligible = (
         QueueItem.objects.filter(open=True, leased__lt=F("need"))
         .filter(Exists(Synset.objects.filter(pk=OuterRef("synset_id"), active=True)))
         .exclude(
             Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
         )
-        .exclude(
-            Exists(
-                AssignmentItem.objects.filter(
-                    candidate_id=OuterRef("candidate_id"),
-                    assignment__annotator=annotator,
-                    assignment__status=Assignment.Status.OPEN,
-                )
-            )
-        )
     )
+    held = list(held)
+    return eligible.exclude(candidate_id__in=held) if held else eligible
 
 
 def _usable(candidate_ids: list[int]) -> set[int]:
@@ -220,7 +215,14 @@ def task_next(
             return None
         size = settings.ANNOTATE_TASK_SIZE
         regular_room = max(1, size - round(size * settings.ANNOTATE_GOLD_FRACTION))
-        eligible = _eligible(locked)
+        held = (
+            AssignmentItem.objects.filter(assignment__in=open_tasks).values_list(
+                "candidate_id", flat=True
+            )
+            if open_tasks
+            else []
+        )
+        eligible = _eligible(locked, held)
         routed = routed_to_calibration(locked)
         if routed and routing_trust(locked) is None:
             # Not judged yet: the gold qualification first (gold answers are free, real items

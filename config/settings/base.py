@@ -334,6 +334,8 @@ ANNOTATE_GOLD_CONFIDENCE = env.float("ANNOTATE_GOLD_CONFIDENCE", default=0.95)  
 ANNOTATE_AUTO_BLOCK = env.bool("ANNOTATE_AUTO_BLOCK", default=True)
 # Refit a synset's model (and worker weights) when its votes grew by this share since the last fit.
 ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
+# ... but no sooner than this after the previous consensus job (a synset's first fit excepted).
+ANNOTATE_REFIT_MIN_SECONDS = env.int("ANNOTATE_REFIT_MIN_SECONDS", default=30)
 # After an ingest: pre-label, then dedup (jobs chained on the ingest job).
 PIPELINE_FOLLOWERS = env.bool("PIPELINE_FOLLOWERS", default=True)
 # Trust routing: annotators under this trust get only calibration items (0 = off).

@@ -308,3 +308,30 @@ def test_machine_score_prior_is_calibrated_from_the_votes_and_moves_confidence(
     # Calibrated, it separates better than the votes alone: fewer items on the wrong side of 1/2.
     wrong = lambda conf: sum((conf[i.candidate_id] >= 0.5) != i.truth for i in items)  # noqa: E731
     assert wrong(after) <= wrong(before)
+
+
+def test_refits_are_spaced_but_a_first_fit_is_never_held_back(sample, settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from annotate.services.consensus import consensus_request_refit
+    from curation.models import Job
+
+    settings.ANNOTATE_REFIT_MIN_SECONDS = 30
+    bird = Synset.objects.get(wnid=BIRD)
+    SynsetConsensus.objects.update_or_create(synset=bird, defaults={"calibrated": True})
+    first = consensus_request_refit(synset_ids=[bird.pk])
+    assert first is not None
+    # A second request while the first is queued: nothing new.
+    assert consensus_request_refit(synset_ids=[bird.pk]) is None
+    Job.objects.filter(pk=first.pk).update(status=Job.Status.SUCCEEDED)
+    # Finished, but less than 30 s ago: a fitted synset waits.
+    assert consensus_request_refit(synset_ids=[bird.pk]) is None
+    # A synset that was never fitted is not held back by the pause.
+    insect = Synset.objects.get(wnid=INSECT)
+    SynsetConsensus.objects.update_or_create(synset=insect, defaults={"calibrated": False})
+    second = consensus_request_refit(synset_ids=[insect.pk])
+    assert second is not None
+    Job.objects.filter(pk=second.pk).update(status=Job.Status.SUCCEEDED)
+    # Once the pause has passed, growth refits go ahead again.
+    Job.objects.update(created_at=timezone.now() - timedelta(seconds=31))
+    assert consensus_request_refit(synset_ids=[bird.pk]) is not None

@@ -149,14 +149,25 @@ def consensus_note_votes(*, synset_counts: dict[int, int]) -> list[int]:
 
 
 def consensus_request_refit(*, synset_ids: list[int]) -> Job | None:
-    """Queue one refit job for these synsets unless a consensus job is already on its way (the
-    trigger fires again on the next submit, so nothing is lost by skipping)."""
+    """Queue one refit job for these synsets unless a consensus job is already on its way, or,
+    when every one of them has been fitted before, one started less than
+    ANNOTATE_REFIT_MIN_SECONDS ago (the trigger fires again on a later submit, so nothing is lost
+    by skipping). A synset's first fit is never held back: until then its items wait."""
     if not synset_ids:
         return None
-    recent = timezone.now() - timedelta(minutes=15)
+    now = timezone.now()
+    recent = now - timedelta(minutes=15)
     if Job.objects.filter(
         kind=KIND, status__in=[Job.Status.QUEUED, Job.Status.RUNNING], created_at__gte=recent
     ).exists():
+        return None
+    fitted = SynsetConsensus.objects.filter(synset_id__in=synset_ids, calibrated=True).count()
+    first_fit = fitted < len(set(synset_ids))
+    # A refit per growth step is plenty: the model moves slowly, while each refit re-decides a
+    # whole synset (every row, on the worker and in the database) and crowds out the requests
+    # of a busy crowd when it runs back to back.
+    pause = timedelta(seconds=settings.ANNOTATE_REFIT_MIN_SECONDS)
+    if not first_fit and Job.objects.filter(kind=KIND, created_at__gte=now - pause).exists():
         return None
     wnids = list(Synset.objects.filter(pk__in=synset_ids).values_list("wnid", flat=True))
     job = consensus_job(wnids=wnids, reason="calibration done or votes grew")
