@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, Max, OuterRef
+from django.db.models import Exists, F, Max, OuterRef, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -60,13 +61,17 @@ def score_priority(score: float | None) -> float:
     return 0.0
 
 
-def queue_sync(*, full: bool = False) -> int:
+def queue_sync(*, full: bool = False, synset_ids: Iterable[int] | None = None) -> int:
     """Give new open candidates a QueueItem (gold candidates never get one) and top up each
     affected synset's random calibration subset. On every request this looks only above the
     high-water mark (and a small window below it, for ingest transactions that committed out of
     order); `full` (the consensus job) checks every candidate, closes rows whose candidate left
-    the open states and refreshes priorities. Returns the number of rows created."""
+    the open states and refreshes priorities, in `synset_ids` only when given (a refit of a few
+    synsets then reads their rows, not the whole queue). Returns the number of rows created."""
+    scope = None if synset_ids is None else sorted(set(synset_ids))
     candidates = Candidate.objects.filter(state__in=Candidate.OPEN).exclude(gold__isnull=False)
+    if scope is not None:
+        candidates = candidates.filter(synset_id__in=scope)
     if not full:
         hwm = QueueItem.objects.aggregate(m=Max("candidate_id"))["m"] or 0
         candidates = candidates.filter(pk__gt=max(0, hwm - RECENT_WINDOW))
@@ -91,13 +96,18 @@ def queue_sync(*, full: bool = False) -> int:
         )
     synsets = {synset_id for _, synset_id, _ in missing}
     if full:
-        closed = QueueItem.objects.filter(open=True).filter(
+        rows = (
+            QueueItem.objects.all()
+            if scope is None
+            else QueueItem.objects.filter(synset_id__in=scope)
+        )
+        closed = rows.filter(open=True).filter(
             ~Exists(Candidate.objects.filter(pk=OuterRef("candidate_id"), state__in=Candidate.OPEN))
             | Exists(GoldItem.objects.filter(candidate_id=OuterRef("candidate_id")))
         )
         update_free(list(closed.values_list("pk", flat=True)), open=False, need=0)
-        synsets |= set(QueueItem.objects.values_list("synset_id", flat=True).distinct())
-        _refresh_priorities()
+        synsets |= set(rows.values_list("synset_id", flat=True).distinct())
+        _refresh_priorities(rows)
     if synsets:
         from annotate.services.consensus.update import consensus_rows_for
 
@@ -124,9 +134,9 @@ def update_free(ids: list[int], **values: object) -> int:
     return updated
 
 
-def _refresh_priorities() -> None:
+def _refresh_priorities(queue: QuerySet[QueueItem]) -> None:
     by_priority: dict[float, list[int]] = {}
-    rows = QueueItem.objects.filter(open=True).values_list(
+    rows = queue.filter(open=True).values_list(
         "candidate_id", "priority", "candidate__machine_score"
     )
     for candidate_id, priority, score in rows.iterator(chunk_size=10_000):

@@ -260,6 +260,17 @@ def test_excluded_candidates_never_enter_tasks(sample, make_annotator) -> None:
         )
 
 
+def test_a_scoped_sync_closes_only_its_synsets_rows(sample) -> None:  # type: ignore[no-untyped-def]
+    bird, insect = Synset.objects.get(wnid=BIRD), Synset.objects.get(wnid=INSECT)
+    Candidate.objects.filter(synset__in=[bird, insect]).update(state=Candidate.State.EXCLUDED)
+    queue_sync(full=True, synset_ids=[bird.pk])
+    assert not QueueItem.objects.filter(synset=bird, open=True).exists()
+    # The other synset's rows wait for a sync that covers it.
+    assert QueueItem.objects.filter(synset=insect, open=True).exists()
+    queue_sync(full=True)
+    assert not QueueItem.objects.filter(synset=insect, open=True).exists()
+
+
 def test_inactive_synsets_get_no_tasks(sample, make_annotator) -> None:
     Synset.objects.filter(active=True).update(active=False)
     assert task_next(annotator=make_annotator("anna")) is None

@@ -331,7 +331,10 @@ def test_refits_are_spaced_but_a_first_fit_is_never_held_back(sample, settings) 
     SynsetConsensus.objects.update_or_create(synset=insect, defaults={"calibrated": False})
     second = consensus_request_refit(synset_ids=[insect.pk])
     assert second is not None
+    # ... and it reuses the annotators' fit of the job before it instead of redoing it.
+    assert first.params["workers"] is True and second.params["workers"] is False
     Job.objects.filter(pk=second.pk).update(status=Job.Status.SUCCEEDED)
     # Once the pause has passed, growth refits go ahead again.
     Job.objects.update(created_at=timezone.now() - timedelta(seconds=31))
-    assert consensus_request_refit(synset_ids=[bird.pk]) is not None
+    third = consensus_request_refit(synset_ids=[bird.pk])
+    assert third is not None and third.params["workers"] is True

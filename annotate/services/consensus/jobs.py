@@ -45,7 +45,10 @@ class ConsensusHandler:
         from annotate.services.queue import leases_expire, queue_sync
 
         leases_expire(limit=10_000)
-        queue_sync(full=True)
+        named = job.params.get("synsets")
+        ids = consensus_synset_ids(named)
+        # A refit of named synsets checks their queue rows only; a full run checks them all.
+        queue_sync(full=True, synset_ids=ids if named else None)
         if job.params.get("workers", True):
             fit = annotators_fit()
             blocked = annotators_refresh_gold()
@@ -60,7 +63,6 @@ class ConsensusHandler:
                 },
             }
             Job.objects.filter(pk=job.pk).update(result=job.result)
-        ids = consensus_synset_ids(job.params.get("synsets"))
         for start in range(0, len(ids), SYNSETS_PER_CHUNK):
             part = ids[start : start + SYNSETS_PER_CHUNK]
             yield ChunkSpec(payload={"synsets": part}, size=len(part))
@@ -169,7 +171,14 @@ def consensus_request_refit(*, synset_ids: list[int]) -> Job | None:
     pause = timedelta(seconds=settings.ANNOTATE_REFIT_MIN_SECONDS)
     if not first_fit and Job.objects.filter(kind=KIND, created_at__gte=now - pause).exists():
         return None
+    # The annotators' fit reads every vote of every synset: first fits arriving one after another
+    # share the last one (annotator weights move slowly) rather than each redoing it.
+    workers_fitted = Job.objects.filter(
+        kind=KIND, params__workers=True, created_at__gte=now - pause
+    ).exists()
     wnids = list(Synset.objects.filter(pk__in=synset_ids).values_list("wnid", flat=True))
-    job = consensus_job(wnids=wnids, reason="calibration done or votes grew")
+    job = consensus_job(
+        wnids=wnids, workers=not workers_fitted, reason="calibration done or votes grew"
+    )
     transaction.on_commit(lambda: dispatch_quietly(job))
     return job
