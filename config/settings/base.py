@@ -336,6 +336,9 @@ ANNOTATE_AUTO_BLOCK = env.bool("ANNOTATE_AUTO_BLOCK", default=True)
 ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
 # ... but no sooner than this after the previous consensus job (a synset's first fit excepted).
 ANNOTATE_REFIT_MIN_SECONDS = env.int("ANNOTATE_REFIT_MIN_SECONDS", default=30)
+# A refit of named synsets refreshes the site-wide quality snapshot (agreement over every vote)
+# only when the last one is older than this; a full `consensus` run always does.
+ANNOTATE_SITE_SNAPSHOT_SECONDS = env.int("ANNOTATE_SITE_SNAPSHOT_SECONDS", default=300)
 # After an ingest: pre-label, then dedup (jobs chained on the ingest job).
 PIPELINE_FOLLOWERS = env.bool("PIPELINE_FOLLOWERS", default=True)
 # Trust routing: annotators under this trust get only calibration items (0 = off).

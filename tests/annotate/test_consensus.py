@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from annotate.models import Annotator, Decision, QueueItem, SynsetConsensus, Vote
+from annotate.models import (
+    Annotator,
+    Decision,
+    QualitySnapshot,
+    QueueItem,
+    SynsetConsensus,
+    Vote,
+)
 from annotate.selectors.quality import positive_images_under, synset_positive_counts
 from annotate.services.annotators import annotator_set_status, annotators_fit
 from annotate.services.consensus import (
@@ -237,6 +244,15 @@ def test_consensus_command_runs_inline_and_reports(sample, crowd_of) -> None:
     text = out.getvalue()
     assert "consensus job" in text and "1 synsets" in text and "annotators refitted" in text
     assert SynsetConsensus.objects.get(synset__wnid=BIRD).calibrated
+    site = QualitySnapshot.objects.filter(synset__isnull=True)
+    assert site.count() == 1
+    # A second run for the synset takes a new snapshot of it, but reuses the recent site-wide one
+    # (it reads every vote); a full run always takes a new one.
+    call_command("consensus", "--synset", "bird.n.01", "--force", stdout=out)
+    assert site.count() == 1
+    assert QualitySnapshot.objects.filter(synset__wnid=BIRD).count() == 2
+    call_command("consensus", stdout=out)
+    assert site.count() == 2
     with pytest.raises(CommandError, match="unknown synset"):
         call_command("consensus", "--synset", "n99999999")
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotate.models import QueueItem, SynsetConsensus, Vote
+from annotate.models import QualitySnapshot, QueueItem, SynsetConsensus, Vote
 from annotate.services.annotators import annotators_fit, annotators_refresh_gold
 from annotate.services.consensus.fit import (
     calibration_complete,
@@ -85,8 +85,16 @@ class ConsensusHandler:
         # New positives change the embedding-similarity scores of synsets the model cannot name.
         from curation.services.scoring import similarity_scores_refresh
 
-        similarity_scores_refresh()
-        snapshot = synset_quality_refresh(synset_id=None)
+        named = job.params.get("synsets")
+        if named:
+            # Only the refitted synsets gained positives; each synset's own snapshot was taken
+            # in its chunk. The site-wide one reads every vote, so a stream of automatic refits
+            # takes it at most every ANNOTATE_SITE_SNAPSHOT_SECONDS.
+            similarity_scores_refresh(synset_ids=consensus_synset_ids(named))
+            snapshot = _recent_site_snapshot() or synset_quality_refresh(synset_id=None)
+        else:
+            similarity_scores_refresh()
+            snapshot = synset_quality_refresh(synset_id=None)
         return {
             "accepted": snapshot.accepted,
             "rejected": snapshot.rejected,
@@ -97,6 +105,15 @@ class ConsensusHandler:
             "alpha": snapshot.alpha,
             "kappa": snapshot.kappa,
         }
+
+
+def _recent_site_snapshot() -> QualitySnapshot | None:
+    since = timezone.now() - timedelta(seconds=settings.ANNOTATE_SITE_SNAPSHOT_SECONDS)
+    return (
+        QualitySnapshot.objects.filter(synset__isnull=True, created_at__gte=since)
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def consensus_job(
