@@ -326,6 +326,10 @@ def main(argv: list[str]) -> int:
         from bench.load import exports_during
 
         result = exports_during(json.loads(argv[1]))
+    elif scenario == "drain-wait":
+        from bench.load import drain_wait
+
+        result = drain_wait(json.loads(argv[1]))
     elif scenario == "serving-check":
         from bench.load import check_serving
 

@@ -184,6 +184,23 @@ def check_serving(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def drain_wait(spec: dict[str, Any]) -> dict[str, Any]:
+    """In the harness process, right after the load: how many queue rows still waited for the
+    consensus drain, and how long the worker took to re-decide them all."""
+    from annotate.models import QueueItem
+
+    started = time.monotonic()
+    marked = QueueItem.objects.filter(dirty=True)
+    at_end = marked.count()
+    while marked.exists() and time.monotonic() - started < spec.get("timeout", 120):
+        time.sleep(0.25)
+    return {
+        "marked_at_end": at_end,
+        "caught_up_s": round(time.monotonic() - started, 1),
+        "left": marked.count(),
+    }
+
+
 def start_background(spec: dict[str, Any]) -> dict[str, Any]:
     """In the harness process: an ingest (on the Celery worker) of a folder of real PNGs, and
     2,000 candidates marked accepted for the exports that run during the load."""
@@ -307,7 +324,8 @@ def run_load(
     counts = out_dir / "sent.json"
     counts.unlink(missing_ok=True)
     # Load users answer at random: with auto-blocking on they would all be blocked by gold.
-    env = bench_env(ANNOTATE_AUTO_BLOCK="false")
+    # Decisions on the worker (the production default), not inside the submit requests.
+    env = bench_env(ANNOTATE_AUTO_BLOCK="false", ANNOTATE_CONSENSUS_ASYNC="true")
     setup = harness(
         "serving-setup",
         env,
@@ -365,6 +383,7 @@ def run_load(
             timeout=ramp + duration + 300,
         )  # fmt: skip
         seconds = time.perf_counter() - started
+        drain = harness("drain-wait", env, "{}")
         background_after = harness("load-background-status", env, json.dumps(jobs)) if jobs else {}
         if exports is not None:
             background_after["exports"] = harness_result(exports, "load-exports")["exports"]
@@ -387,6 +406,7 @@ def run_load(
         "ramp": ramp,
         "web": f"gunicorn -w {web_workers} --threads {web_threads}",
         "background": background_after,
+        "drain": drain,
     }
 
 
@@ -422,6 +442,12 @@ def summary(result: dict[str, Any]) -> str:
             )
         else:
             lines.append(f"  during the run, {name}: {state}")
+    drain = result.get("drain")
+    if drain:
+        lines.append(
+            f"  consensus drain: {drain['marked_at_end']} queue rows awaiting re-decision when the "
+            f"load stopped, all re-decided {drain['caught_up_s']} s later ({drain['left']} left)"
+        )
     sent, check = result["sent"], result["check"]
     lines.append(
         f"  votes sent {sent['votes']:,}  stored {check['stored']:,}  doubled {check['doubled']}  "

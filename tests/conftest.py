@@ -197,6 +197,11 @@ def purge_queues() -> None:
         client.delete(key)
     for key in client.scan_iter("synsetlab:worker:*"):  # heartbeats of SIGKILLed test workers
         client.delete(key)
+    from config.redis import redis_client
+
+    # A consensus drain marked as queued whose message was just purged would hold back the next
+    # drain request until the key expires.
+    redis_client().delete("synsetlab:consensus-drain")
 
 
 @pytest.fixture

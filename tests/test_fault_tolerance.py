@@ -29,7 +29,7 @@ import requests
 from django.conf import settings as django_settings
 from rest_framework.authtoken.models import Token
 
-from annotate.models import Vote
+from annotate.models import QueueItem, Vote
 from annotate.services.queue import queue_sync
 from annotate.services.sample import SAMPLE_SETS, sample_candidates
 from curation.models import Job
@@ -159,6 +159,8 @@ def test_redis_restart_during_annotation_loses_no_vote(private_redis, monkeypatc
     monkeypatch.setenv("ANNOTATE_GOLD_FRACTION", "0")
     monkeypatch.setenv("ANNOTATE_ONBOARDING_GOLD", "0")
     monkeypatch.setenv("ANNOTATE_CALIBRATION_SIZE", "0")
+    # Decisions on the worker: with Redis down, submits cannot ask for a drain and decide inline.
+    monkeypatch.setenv("ANNOTATE_CONSENSUS_ASYNC", "true")
     sample_candidates(wnids=list(SAMPLE_SETS)[:3], positives=16, negatives=8, seed=7)
     queue_sync(full=True)
     users = [make_user(f"crowd{i}", "annotator") for i in range(8)]
@@ -200,6 +202,12 @@ def test_redis_restart_during_annotation_loses_no_vote(private_redis, monkeypatc
             return Job.objects.get(pk=job_id).is_finished
 
         wait_for(recovered, timeout=90, interval=2, what="the sweeper to recover the job")
+        # Every counted vote was re-decided: inline while Redis was down, by drains otherwise.
+        wait_for(
+            lambda: not QueueItem.objects.filter(dirty=True).exists(),
+            timeout=60,
+            what="the consensus drain to catch up",
+        )
     finally:
         crowd.stop.set()
         web.stop()

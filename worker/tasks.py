@@ -74,3 +74,17 @@ def jobs_sweep_stale() -> dict[str, int]:
     from curation.services.jobs import jobs_sweep_stale as sweep
 
     return sweep()
+
+
+@shared_task(acks_late=True)
+def consensus_drain_task() -> int:
+    """Re-decide the candidates submits marked (annotate/services/consensus/drain.py); also run
+    by beat, which picks up whatever a lost request or a crash left marked."""
+    from annotate.services.consensus.drain import DRAIN_KEY, consensus_drain
+    from config.redis import redis_client
+
+    try:
+        redis_client().delete(DRAIN_KEY)  # marks made from now on ask for the next drain
+    except Exception:  # the key expires by itself; draining matters more
+        logger.warning("could not clear the drain key", exc_info=True)
+    return consensus_drain()

@@ -24,6 +24,10 @@ class QueueItem(models.Model):
     priority = models.FloatField(
         default=0.0, help_text="order among equal vote counts (from the machine score)"
     )
+    dirty = models.BooleanField(
+        default=False,
+        help_text="has counted votes consensus has not re-decided yet (ANNOTATE_CONSENSUS_ASYNC)",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -45,6 +49,8 @@ class QueueItem(models.Model):
                 condition=models.Q(calibration=True),
                 name="queue_calibration",
             ),
+            # What the consensus drain still has to re-decide (a handful of rows at any time).
+            models.Index(fields=["candidate"], condition=models.Q(dirty=True), name="queue_dirty"),
         ]
 
     def __str__(self) -> str:

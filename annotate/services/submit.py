@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Greatest
@@ -171,8 +172,9 @@ def _store_votes(
         leased=Greatest(F("leased") - 1, 0)
     )
     if voted:
+        # `dirty`: consensus has yet to re-decide them (the drain's list; see consensus/drain.py).
         QueueItem.objects.filter(pk__in=voted).update(
-            votes=F("votes") + 1, need=Greatest(F("need") - 1, 0)
+            votes=F("votes") + 1, need=Greatest(F("need") - 1, 0), dirty=True
         )
     AssignmentItem.objects.filter(assignment=task, leased=True).update(leased=False)
     now = timezone.now()
@@ -220,17 +222,22 @@ def _after_votes(
     logged, never raised: the votes are already safe, and a full `consensus` run catches up."""
     from annotate.services.annotators import annotators_refresh_gold
     from annotate.services.consensus import (
+        consensus_drain_request,
         consensus_note_votes,
         consensus_request_refit,
         consensus_update,
     )
 
+    # Off the request path when asked (the drain re-decides the rows this submit marked), unless
+    # the drain cannot be requested: then here, as before.
+    inline = not (settings.ANNOTATE_CONSENSUS_ASYNC and counted and consensus_drain_request())
     for attempt in range(3):
         try:
             with transaction.atomic():
                 # Unconditionally, so a task with gold takes no longer than one without.
                 annotators_refresh_gold(annotator_ids=[annotator.pk])
-                consensus_update(candidate_ids=stored.regular)
+                if inline:
+                    consensus_update(candidate_ids=stored.regular)
             break
         except OperationalError as exc:  # a deadlock or lock timeout: re-deciding is idempotent
             if attempt == 2:

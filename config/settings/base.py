@@ -215,6 +215,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "worker.tasks.jobs_sweep_stale", "schedule": 30.0},
+    # Catches candidates whose drain request was lost (see annotate/services/consensus/drain.py).
+    "drain-consensus": {"task": "worker.tasks.consensus_drain_task", "schedule": 15.0},
 }
 
 # Jobs: a running job whose heartbeat is older than this is stale (its worker died).
@@ -336,6 +338,9 @@ ANNOTATE_AUTO_BLOCK = env.bool("ANNOTATE_AUTO_BLOCK", default=True)
 ANNOTATE_REFIT_GROWTH = env.float("ANNOTATE_REFIT_GROWTH", default=0.25)
 # ... but no sooner than this after the previous consensus job (a synset's first fit excepted).
 ANNOTATE_REFIT_MIN_SECONDS = env.int("ANNOTATE_REFIT_MIN_SECONDS", default=30)
+# Re-decide candidates after a submit on a worker (a drain task, many submits at a time, seconds
+# later) rather than inside the submit request; false: inside the request, as the tests expect.
+ANNOTATE_CONSENSUS_ASYNC = env.bool("ANNOTATE_CONSENSUS_ASYNC", default=True)
 # A refit of named synsets refreshes the site-wide quality snapshot (agreement over every vote)
 # only when the last one is older than this; a full `consensus` run always does.
 ANNOTATE_SITE_SNAPSHOT_SECONDS = env.int("ANNOTATE_SITE_SNAPSHOT_SECONDS", default=300)

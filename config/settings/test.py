@@ -21,6 +21,9 @@ STORAGES["default"] = {  # noqa: F405
     "OPTIONS": {"location": MEDIA_ROOT, "base_url": "/media/"},
 }
 PIPELINE_FOLLOWERS = env.bool("PIPELINE_FOLLOWERS", default=False)  # tests chain explicitly
+# Decisions right after each submit, inside the request (tests/annotate/test_drain.py covers the
+# asynchronous drain with a real worker).
+ANNOTATE_CONSENSUS_ASYNC = env.bool("ANNOTATE_CONSENSUS_ASYNC", default=False)
 AXES_ENABLED = env.bool("AXES_ENABLED", default=False)
 CACHES["default"]["KEY_PREFIX"] = "synsetlab-test"  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -3,9 +3,11 @@
 - evaluate.py: the policy of a synset and the pure, vectorised decision rule,
 - update.py: re-deciding candidates from their counted votes (incremental, after each submit),
 - fit.py: fitting a synset's latent-class model and thresholds; agreement and snapshots,
-- jobs.py: the `consensus` Job kind and the refit trigger.
+- jobs.py: the `consensus` Job kind and the refit trigger,
+- drain.py: re-deciding after submits off the request path (ANNOTATE_CONSENSUS_ASYNC).
 """
 
+from annotate.services.consensus.drain import consensus_drain, consensus_drain_request
 from annotate.services.consensus.evaluate import Policy, policy_for
 from annotate.services.consensus.fit import (
     calibration_complete,
@@ -25,6 +27,8 @@ __all__ = [
     "ConsensusHandler",
     "Policy",
     "calibration_complete",
+    "consensus_drain",
+    "consensus_drain_request",
     "consensus_job",
     "consensus_note_votes",
     "consensus_request_refit",

@@ -103,6 +103,11 @@ def _update_batch(ids: list[int]) -> Counter[str]:
         q.candidate_id: q
         for q in QueueItem.objects.select_for_update().filter(candidate_id__in=ids).order_by("pk")
     }
+    # Re-decided now: off the drain's list. A submit that marks one again waits for this lock,
+    # so its mark lands after this transaction and is drained next time.
+    dirty = [pk for pk, q in queue.items() if q.dirty]
+    if dirty:
+        QueueItem.objects.filter(pk__in=dirty).update(dirty=False)
     # Then the candidate rows, also in id order (gold candidates have no queue row to guard them),
     # so every writer takes queue rows before candidate rows and never in crossing orders.
     candidates = list(

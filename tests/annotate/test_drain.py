@@ -1,0 +1,151 @@
+"""ANNOTATE_CONSENSUS_ASYNC: submits mark their queue rows and a drain re-decides them, with the
+same outcome as deciding inside the request; and with a real Celery worker behind gunicorn."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+from rest_framework.authtoken.models import Token
+
+from annotate.models import AssignmentItem, QueueItem, SynsetConsensus
+from annotate.services.assignment import task_next
+from annotate.services.consensus import consensus_drain, consensus_update
+from annotate.services.queue import queue_sync
+from annotate.services.sample import sample_candidates
+from annotate.services.submit import Answer, task_submit
+from curation.models import Candidate, Synset
+from tests.annotate.conftest import BIRD, INSECT
+from tests.conftest import WebServer, make_user, purge_queues, wait_for
+
+DECIDED = (Candidate.State.ACCEPTED, Candidate.State.REJECTED)
+
+
+def _majority(*wnids: str) -> None:
+    for wnid in wnids:
+        SynsetConsensus.objects.update_or_create(
+            synset=Synset.objects.get(wnid=wnid),
+            defaults={"method": "majority", "majority_votes": 3, "calibrated": True},
+        )
+
+
+def _label_until_done(annotators, truth) -> int:  # type: ignore[no-untyped-def]
+    votes = 0
+    for annotator in annotators:
+        while (task := task_next(annotator=annotator)) is not None:
+            answers = [Answer(item=i.token, shows=truth[i.candidate_id]) for i in task.items.all()]
+            task_submit(
+                annotator=annotator,
+                token=task.token,
+                client_token=uuid.uuid4().hex,
+                answers=answers,
+            )
+            votes += len(answers)
+    return votes
+
+
+def test_submits_mark_rows_and_the_drain_decides_them_as_inline_would(
+    sample, make_annotator, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.ANNOTATE_CONSENSUS_ASYNC = True
+    _majority(BIRD, INSECT)
+    purge_queues()
+    try:
+        votes = _label_until_done([make_annotator(f"a{i}") for i in range(3)], sample.truth())
+    finally:
+        purge_queues()  # the drain requests nobody consumed
+    assert votes > 0
+    # Nothing decided inside the requests: the votes are stored and their rows marked.
+    assert not Candidate.objects.filter(state__in=DECIDED).exists()
+    marked = QueueItem.objects.filter(dirty=True).count()
+    assert marked > 0
+    assert consensus_drain() == marked
+    assert not QueueItem.objects.filter(dirty=True).exists()
+    # Two votes each (ANNOTATE_MIN_VOTES) did not settle a majority of 3: the drain asked for
+    # more, and the next round of work and drain settles them.
+    assert QueueItem.objects.filter(open=True, need__gt=0).exists()
+    crowd = [make_annotator(f"a{i}") for i in range(3)]
+    purge_queues()
+    try:
+        assert _label_until_done(crowd, sample.truth()) > 0
+    finally:
+        purge_queues()
+    consensus_drain()
+    truth = sample.truth()
+    decided = list(Candidate.objects.filter(state__in=DECIDED))
+    assert len(decided) == marked
+    assert all((c.state == Candidate.State.ACCEPTED) == truth[c.pk] for c in decided)
+    # The same decisions an inline re-decision reaches: running it again changes nothing.
+    ids = list(QueueItem.objects.values_list("candidate_id", flat=True))
+    assert consensus_update(candidate_ids=ids).get("changed", 0) == 0
+    # Marks left by a crash are found by the next drain (beat runs one every 15 s).
+    QueueItem.objects.filter(candidate_id__in=ids[:5]).update(dirty=True)
+    assert consensus_drain() == 5
+
+
+@pytest.mark.slow
+def test_a_real_worker_decides_what_annotators_submit_over_http(celery_worker, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for name, value in {
+        "ANNOTATE_CONSENSUS_ASYNC": "true",
+        "ANNOTATE_TASK_SIZE": "8",
+        "ANNOTATE_GOLD_FRACTION": "0",
+        "ANNOTATE_ONBOARDING_GOLD": "0",
+        "ANNOTATE_CALIBRATION_SIZE": "0",
+        "ANNOTATE_CONSENSUS_METHOD": "majority",
+        "ANNOTATE_MAJORITY_VOTES": "3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    items = sample_candidates(wnids=[BIRD], positives=6, negatives=4, seed=3)
+    truth = {i.candidate_id: i.truth for i in items}
+    queue_sync(full=True)
+    _majority(BIRD)
+    tokens = [Token.objects.create(user=make_user(f"crowd{i}", "annotator")).key for i in range(3)]
+    web = WebServer().start()
+
+    def label_round() -> int:
+        sent = 0
+        for token in tokens:
+            auth = {"Authorization": f"Token {token}"}
+            while True:
+                work = requests.get(
+                    f"{web.url}/api/v1/annotate/next-task", headers=auth, timeout=30
+                ).json()["task"]
+                if work is None:
+                    break
+                # The payload never names candidates; the test reads its own database.
+                cands = dict(
+                    AssignmentItem.objects.filter(
+                        token__in=[i["item"] for i in work["items"]]
+                    ).values_list("token", "candidate_id")
+                )
+                answers = [
+                    {"item": i["item"], "shows": truth[cands[i["item"]]]} for i in work["items"]
+                ]
+                reply = requests.post(
+                    f"{web.url}/api/v1/annotate/tasks/{work['id']}/submit",
+                    json={"client_token": uuid.uuid4().hex, "answers": answers},
+                    headers=auth,
+                    timeout=30,
+                )
+                assert reply.status_code == 200, reply.text
+                sent += len(answers)
+        return sent
+
+    try:
+        # Each round: every annotator labels what is offered; the worker's drain re-decides and
+        # raises `need` where two votes did not settle it.
+        for _round in range(4):
+            if not label_round():
+                break
+            wait_for(
+                lambda: not QueueItem.objects.filter(dirty=True).exists(),
+                timeout=60,
+                what=f"the worker's drain (round {_round})",
+            )
+        decided = Candidate.objects.filter(state__in=DECIDED)
+        assert decided.count() == len(items)
+        assert all((c.state == Candidate.State.ACCEPTED) == truth[c.pk] for c in decided)
+    finally:
+        web.stop()
+    assert "consensus_drain_task" in celery_worker.output()
