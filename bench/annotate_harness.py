@@ -140,7 +140,8 @@ class Services:
         self.logs.mkdir(parents=True, exist_ok=True)
         web = [
             python(), "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}",
-            "-w", str(self.workers), "--threads", str(self.threads), "--timeout", "120",
+            "-w", str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread",
+            "--timeout", "120",
             "--access-logfile", "/dev/null",
         ]  # fmt: skip
         worker = [

@@ -246,6 +246,9 @@ def run() -> tuple[str, str]:
             ANNOTATE_ROUTE_MIN_TRUST=str(spec.get("route", 0.0)),
             ANNOTATE_VOTE_CAP=str(spec.get("cap", 10)),
             ANNOTATE_ROUTE_POOL=str(spec.get("pool", 12)),
+            # Decided inside each submit: the crowd is simulated round by round and asks again at
+            # once; the drain (production default) applies the same rule moments later.
+            ANNOTATE_CONSENSUS_ASYNC="false",
         )
         with services(env, free_port()) as svc:
             params = {

@@ -245,6 +245,7 @@ class LocalClient:
             client_token=body["client_token"],
             answers=parse_answers(body["answers"], limit=1000),
             source="api",
+            decide_now=True,
         )
 
 

@@ -92,8 +92,11 @@ def task_submit(
     answers: Sequence[Answer],
     duration_ms: int | None = None,
     source: str = Vote.Source.UI,
+    decide_now: bool = False,
 ) -> dict[str, Any]:
-    """Record the votes of a task; returns the reply (replayed as-is on a retried submit)."""
+    """Record the votes of a task; returns the reply (replayed as-is on a retried submit).
+    `decide_now`: re-decide its candidates here even with ANNOTATE_CONSENSUS_ASYNC (in-process
+    simulations, which ask for the next task at once and have no worker to wait for)."""
     client = _client_token(client_token)
     if duration_ms is not None and (not isinstance(duration_ms, int) or duration_ms < 0):
         raise SubmitError("duration_ms must be a non-negative whole number")
@@ -111,6 +114,7 @@ def task_submit(
             task=task,
             counted=status != Annotator.Status.BLOCKED,
             stored=stored,
+            decide_now=decide_now,
         )
     return {**reply, "progress": annotator_progress(annotator=annotator)}
 
@@ -216,7 +220,12 @@ class StoredVotes:
 
 
 def _after_votes(
-    *, annotator: Annotator, task: Assignment, counted: bool, stored: StoredVotes
+    *,
+    annotator: Annotator,
+    task: Assignment,
+    counted: bool,
+    stored: StoredVotes,
+    decide_now: bool = False,
 ) -> None:
     """Consensus for the touched candidates, gold bookkeeping, and maybe a refit job. Failures are
     logged, never raised: the votes are already safe, and a full `consensus` run catches up."""
@@ -230,7 +239,9 @@ def _after_votes(
 
     # Off the request path when asked (the drain re-decides the rows this submit marked), unless
     # the drain cannot be requested: then here, as before.
-    inline = not (settings.ANNOTATE_CONSENSUS_ASYNC and counted and consensus_drain_request())
+    inline = decide_now or not (
+        settings.ANNOTATE_CONSENSUS_ASYNC and counted and consensus_drain_request()
+    )
     for attempt in range(3):
         try:
             with transaction.atomic():
