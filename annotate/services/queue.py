@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 RECENT_WINDOW = 2_000  # candidate ids below the high-water mark re-checked on every request
 NO_SCORE = 1e6  # candidates without a machine score come after those with one
 _last_housekeeping = 0.0
+_checked_up_to: int | None = None  # this process's queue_sync has checked candidates up to here
 
 
 def housekeeping() -> None:
@@ -72,9 +73,17 @@ def queue_sync(*, full: bool = False, synset_ids: Iterable[int] | None = None) -
     candidates = Candidate.objects.filter(state__in=Candidate.OPEN).exclude(gold__isnull=False)
     if scope is not None:
         candidates = candidates.filter(synset_id__in=scope)
+    top = None
     if not full:
-        hwm = QueueItem.objects.aggregate(m=Max("candidate_id"))["m"] or 0
-        candidates = candidates.filter(pk__gt=max(0, hwm - RECENT_WINDOW))
+        # From the highest candidate id this process has checked (decided, excluded or gold
+        # candidates above the queue's own top would otherwise be re-read on every pass), or
+        # the queue's top on a process's first pass.
+        global _checked_up_to
+        top = Candidate.objects.aggregate(m=Max("pk"))["m"] or 0
+        floor = _checked_up_to
+        if floor is None or top < floor:  # first pass, or the table was emptied or restored
+            floor = QueueItem.objects.aggregate(m=Max("candidate_id"))["m"] or 0
+        candidates = candidates.filter(pk__gt=max(0, floor - RECENT_WINDOW), pk__lte=top)
     missing = list(
         candidates.exclude(Exists(QueueItem.objects.filter(candidate_id=OuterRef("pk"))))
         .values_list("pk", "synset_id", "machine_score")
@@ -95,6 +104,8 @@ def queue_sync(*, full: bool = False, synset_ids: Iterable[int] | None = None) -
             batch_size=5000,
         )
     synsets = {synset_id for _, synset_id, _ in missing}
+    if top is not None and len(missing) < 100_000:
+        _checked_up_to = top
     if full:
         rows = (
             QueueItem.objects.all()
