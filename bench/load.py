@@ -304,8 +304,8 @@ def run_load(
     ingest_images: int = 8000,
     synsets: int = 20,
     per_synset: int = 2000,
-    web_workers: int = 2,
-    web_threads: int = 8,
+    web_workers: int = 3,
+    web_threads: int = 2,
 ) -> dict[str, Any]:
     from bench.annotate_harness import (
         bench_env,
@@ -464,8 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-images", type=int, default=8000, help="PNGs (all: ~8,000)")
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--think", default="10-20", help="seconds per grid, low-high")
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--web-threads", type=int, default=2)
     args = parser.parse_args(argv)
     result = run_load(
         users=args.users,
