@@ -34,7 +34,7 @@ worker: $(STAMP)
 	$(VENV)/bin/celery -A config worker -B -Q default,cpu,gpu -l INFO
 
 web: $(STAMP)
-	$(VENV)/bin/gunicorn config.wsgi -b 127.0.0.1:8000 -w 3 --threads 2
+	$(VENV)/bin/gunicorn config.wsgi -b 127.0.0.1:8000 -w $${WEB_CONCURRENCY:-3} --threads 2
 
 clean:
 	rm -rf var/test var/artifacts

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 RECENT_WINDOW = 2_000  # candidate ids below the high-water mark re-checked on every request
 NO_SCORE = 1e6  # candidates without a machine score come after those with one
+SYNC_BATCH = 100_000  # queue rows created per pass at most (the next pass takes the rest)
 _last_housekeeping = 0.0
 _checked_up_to: int | None = None  # this process's queue_sync has checked candidates up to here
 
@@ -64,11 +65,12 @@ def score_priority(score: float | None) -> float:
 
 def queue_sync(*, full: bool = False, synset_ids: Iterable[int] | None = None) -> int:
     """Give new open candidates a QueueItem (gold candidates never get one) and top up each
-    affected synset's random calibration subset. On every request this looks only above the
-    high-water mark (and a small window below it, for ingest transactions that committed out of
-    order); `full` (the consensus job) checks every candidate, closes rows whose candidate left
-    the open states and refreshes priorities, in `synset_ids` only when given (a refit of a few
-    synsets then reads their rows, not the whole queue). Returns the number of rows created."""
+    affected synset's random calibration subset. On every request this looks only above what
+    this process has already checked (and a small window below it, for ingest transactions that
+    committed out of order); `full` (the consensus job) checks every candidate, closes rows
+    whose candidate left the open states and refreshes priorities, in `synset_ids` only when
+    given (a refit of a few synsets then reads their rows, not the whole queue). Returns the
+    number of rows created."""
     scope = None if synset_ids is None else sorted(set(synset_ids))
     candidates = Candidate.objects.filter(state__in=Candidate.OPEN).exclude(gold__isnull=False)
     if scope is not None:
@@ -87,7 +89,7 @@ def queue_sync(*, full: bool = False, synset_ids: Iterable[int] | None = None) -
     missing = list(
         candidates.exclude(Exists(QueueItem.objects.filter(candidate_id=OuterRef("pk"))))
         .values_list("pk", "synset_id", "machine_score")
-        .order_by("pk")[:100_000]
+        .order_by("pk")[:SYNC_BATCH]
     )
     if missing:
         QueueItem.objects.bulk_create(
@@ -104,7 +106,8 @@ def queue_sync(*, full: bool = False, synset_ids: Iterable[int] | None = None) -
             batch_size=5000,
         )
     synsets = {synset_id for _, synset_id, _ in missing}
-    if top is not None and len(missing) < 100_000:
+    # Only a pass over every synset that saw all of its range may move the mark.
+    if top is not None and scope is None and len(missing) < SYNC_BATCH:
         _checked_up_to = top
     if full:
         rows = (
