@@ -180,7 +180,8 @@ def dedup_job(
     diffs = np.empty(len(pairs), np.float32)
     with threadpool_limits(1):
         for n, (i, j) in enumerate(pairs.tolist()):
-            diffs[n] = verify_pair(pictures[i], pictures[j], max_diff=max_diff).diff
+            v = verify_pair(pictures[i], pictures[j], max_diff=max_diff)
+            diffs[n] = np.inf if v.veto else v.diff  # a veto holds at every limit
     t["pixel check"] = time.perf_counter() - start
     # verify_pair stops at the first placement within max_diff, so a diff above a smaller limit
     # is exact only when it was searched with that limit: run the sweep at the loosest limit and

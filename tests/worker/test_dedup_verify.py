@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance
 
 from curation.models import DuplicateEdge, DuplicateMember, Job, ModelArtifact
 from curation.models import Image as ImageRow
@@ -98,6 +98,44 @@ def test_flags_of_one_layout_in_other_colours_fail_it() -> None:
     assert not verify_pair(bulgaria, russia, max_diff=LIMIT).ok
     dimmer = picture(flag([(204, 204, 204), (0, 120, 88), (171, 30, 14)]))  # brightness -20%
     assert verify_pair(bulgaria, dimmer, max_diff=LIMIT).ok
+
+
+def test_dimmed_and_flattened_copies_pass() -> None:
+    # Brightness and contrast both -20%: every channel's gain near 0.64, inside the allowed range.
+    for path in originals(BIRD, 3):
+        im = Image.open(path).convert("RGB")
+        dim = ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(0.8)).enhance(0.8)
+        verdict = verify_pair(picture(im), picture(dim), max_diff=LIMIT)
+        assert verdict.ok, (path.name, verdict)
+
+
+def test_a_thick_black_circle_is_not_a_thin_grey_ring() -> None:
+    def circle(width: int, grey: int) -> Image.Image:
+        im = Image.new("RGB", (300, 300), "white")
+        ImageDraw.Draw(im).ellipse([30, 30, 270, 270], outline=(grey,) * 3, width=width)
+        return im
+
+    verdict = verify_pair(picture(circle(8, 0)), picture(circle(3, 150)), max_diff=LIMIT)
+    # The residual alone is small (the gain "explains" black as grey): the gain veto refuses it.
+    assert not verdict.ok and verdict.veto == "gain" and verdict.diff <= LIMIT, verdict
+
+
+def test_tiny_icons_on_wide_canvases_are_not_judged_alike() -> None:
+    def flattened(rel: str) -> Image.Image:  # as bench_dedup flattens Open Clip Art
+        im = Image.open(Path("/usr/share/openclipart/png") / rel).convert("RGBA")
+        white = Image.new("RGB", im.size, "white")
+        white.paste(im, mask=im.getchannel("A"))
+        white.thumbnail((480, 480))
+        return white
+
+    # Two different 6 px buttons on the same wide transparent canvas: every 7x7 window's
+    # residual is small, but it is larger than the ink itself.
+    a = flattened("computer/icons/button1_fudriot_omic.ch_01.png")
+    b = flattened("computer/icons/button2_fudriot_omic.ch_01.png")
+    verdict = verify_pair(picture(a), picture(b), max_diff=LIMIT)
+    assert not verdict.ok and verdict.veto == "ink" and verdict.diff <= LIMIT, verdict
+    assert verify_pair(picture(a), picture(a.resize((a.width // 2, a.height // 2))),
+                       max_diff=LIMIT).ok  # fmt: skip
 
 
 def test_whitening_separates_look_alikes_and_keeps_copies() -> None:
