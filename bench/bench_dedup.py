@@ -527,6 +527,9 @@ def run() -> tuple[str, str]:
         ],
     )  # fmt: skip
     known = truth.known["counts"]
+    from worker.ml.predictor import cpu_bf16
+
+    precision = "bf16 autocast" if cpu_bf16() else "float32 (this CPU has no native bf16)"
     body = f"""
 {len(data["base"]):,} distinct Open Clip Art drawings (flattened to RGB JPEG, <= 480 px) + one
 transformed copy of each of {len(data["copies"])} of them ({len(data["copies"]) // len(TRANSFORMS)}+
@@ -550,8 +553,9 @@ right / all reported pairs. The same rule scores every row.
 {quality}
 
 SynsetLab combined = pHash radius {radius} candidates + whitened-embedding candidates (cosine
->= {cosine}, at most {k} per image), each confirmed by the pixel check (worker/dedup/verify.py)
-on the ingest thumbnails; {n_cand:,} candidate pairs. Defaults adopted in settings:
+>= {cosine}, at most {k} per image), each confirmed by the pixel check (worker/dedup/verify.py:
+placement, largest 7x7 residual, gain and ink vetoes) on the ingest thumbnails;
+{n_cand:,} candidate pairs. Defaults adopted in settings:
 DEDUP_PHASH_RADIUS={radius}, DEDUP_COSINE_THRESHOLD={cosine}, DEDUP_MAX_CANDIDATES={k},
 DEDUP_VERIFY_MAX_DIFF={limit:g}. Target (recall >= 0.95 on resize, JPEG, colour, crop-10% at
 precision >= 0.99): **{"met" if met else "not met"}**. Alone, pHash is calibrated at radius
@@ -564,7 +568,7 @@ Speed target (>= 10x imagededup's CNN path at equal or better recall; on the sub
 recall is {"equal or better" if equal else "NOT equal or better"} on the four target rows): (a)
 is the dedup job alone, since the embedding comes from the pre-label pass the product runs anyway
 for predictions; (b) adds SynsetLab's encode (pre-label loader and predictor: 1 decoding worker,
-JPEG draft, bf16 autocast, channels_last, batch 64, 1 torch thread) measured back to back with
+JPEG draft, {precision}, channels_last, batch 64, 1 torch thread) measured back to back with
 imagededup's encode of the same model (its loader, float32, 1 thread) in this run; the loads
 are recorded before each. The 2 cores are shared with other work.
 """
