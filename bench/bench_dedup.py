@@ -98,17 +98,19 @@ def _predictor():  # type: ignore[no-untyped-def]
 
 
 def our_encode(paths: list[Path]) -> tuple[np.ndarray, float]:
-    """The pre-label path: DataLoader (1 decoding worker, JPEG draft), predictor (bf16 autocast
-    on this CPU, channels_last), batch 64, one torch thread (the product's rule on 2 cores)."""
+    """The pre-label path with the product's CPU defaults: DataLoader (decoding workers as
+    default_num_workers, JPEG draft), predictor (bf16 autocast where the CPU has it,
+    channels_last, cache-sized slices of each batch of 64), torch threads as configure_threads."""
     from torch.utils.data import DataLoader
 
+    from worker.ml.loading import default_num_workers
     from worker.ml.predictor import configure_threads
 
     predictor = _predictor()
-    configure_threads(1)
+    configure_threads()
     loader = DataLoader(
         _Files(paths, predictor.prep.resize, predictor.prep.input_size),
-        batch_size=64, num_workers=1, prefetch_factor=2,
+        batch_size=64, num_workers=default_num_workers(cuda=False), prefetch_factor=2,
     )  # fmt: skip
     start = time.perf_counter()
     out = [predictor.predict(x)[1] for x in loader]
@@ -257,7 +259,9 @@ def imagededup_cnn_encode(folder: Path) -> tuple[dict[str, np.ndarray], float]:
         def forward(self, x):  # type: ignore[no-untyped-def]
             return forward_features(self.net, x.contiguous(memory_format=torch.channels_last))[1]
 
-    torch.set_num_threads(1)
+    from worker.ml.loading import available_cpus
+
+    torch.set_num_threads(available_cpus())  # as many as SynsetLab's encode gets
     start = time.perf_counter()
     cnn = CNN(
         verbose=False,
@@ -530,6 +534,12 @@ def run() -> tuple[str, str]:
     from worker.ml.predictor import cpu_bf16
 
     precision = "bf16 autocast" if cpu_bf16() else "float32 (this CPU has no native bf16)"
+    import torch
+
+    from worker.ml.loading import default_num_workers
+    from worker.ml.predictor import CPU_SLICE
+
+    decoders, slice_, threads = default_num_workers(cuda=False), CPU_SLICE, torch.get_num_threads()
     body = f"""
 {len(data["base"]):,} distinct Open Clip Art drawings (flattened to RGB JPEG, <= 480 px) + one
 transformed copy of each of {len(data["copies"])} of them ({len(data["copies"]) // len(TRANSFORMS)}+
@@ -567,9 +577,11 @@ with precision >= 0.99, else the most precise).
 Speed target (>= 10x imagededup's CNN path at equal or better recall; on the subset SynsetLab's
 recall is {"equal or better" if equal else "NOT equal or better"} on the four target rows): (a)
 is the dedup job alone, since the embedding comes from the pre-label pass the product runs anyway
-for predictions; (b) adds SynsetLab's encode (pre-label loader and predictor: 1 decoding worker,
-JPEG draft, {precision}, channels_last, batch 64, 1 torch thread) measured back to back with
-imagededup's encode of the same model (its loader, float32, 1 thread) in this run; the loads
+for predictions; (b) adds SynsetLab's encode (pre-label loader and predictor with the product's
+CPU defaults: {decoders} decoding worker(s), JPEG draft, {precision}, channels_last, batches of
+64 run in slices of {slice_}, {threads} torch threads) measured back to back with
+imagededup's encode of the same model (its loader, float32, {threads} torch threads) in this
+run; the loads
 are recorded before each. The 2 cores are shared with other work.
 """
     return "Dedup: planted duplicates, SynsetLab vs imagededup (bench_dedup)", body

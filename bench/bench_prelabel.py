@@ -176,11 +176,19 @@ def run() -> tuple[str, str]:
     assert int(brows) == int(bn) == min(N_BASELINE, len(files)), base
     rate, brate = int(n) / float(wall), int(bn) / float(bwall)
     per_cpu, bper_cpu = int(n) / float(cpu), int(bn) / float(bcpu)
-    workers = os.environ.get("PRELABEL_NUM_WORKERS") or str(min(4, os.cpu_count() or 1))
+    from worker.ml.loading import default_num_workers
+    from worker.ml.predictor import CPU_SLICE, cpu_bf16
+
+    workers = os.environ.get("PRELABEL_NUM_WORKERS") or str(default_num_workers(cuda=False))
+    precision = (
+        "CPU inference autocasts to bf16 on this CPU (native bf16)"
+        if cpu_bf16()
+        else "CPU inference runs float32 (this CPU has no native bf16)"
+    )
     rows_ = [
         [
-            f"SynsetLab prelabel (DataLoader x{workers} workers, draft decode, batch 64, "
-            f"{threads} torch threads)",
+            f"SynsetLab prelabel (DataLoader x{workers} workers, draft decode, batch 64 run in "
+            f"slices of {CPU_SLICE}, {threads} torch threads)",
             n, f"{float(wall):.1f}", f"**{rate:.1f}**", f"{per_cpu:.1f}",
             f"**{2 * per_cpu:.0f}**", f"waited {float(dwait):.1f} (decode in parallel)",
             f"{float(model_s):.1f}", f"{float(write_s):.1f}",
@@ -225,7 +233,7 @@ def run() -> tuple[str, str]:
         f"({rate:.1f} wall); {'met' if 2 * per_cpu >= TARGET else 'not met'} as CPU work "
         f"({per_cpu:.1f} images per CPU-second, x2 cores = {2 * per_cpu:.0f}/s if the cores "
         "were ours; CPU-seconds include the DataLoader workers and the Django/PostgreSQL "
-        "client work, not the PostgreSQL server). CPU inference autocasts to bf16 on this CPU "
-        "(AVX512-BF16); the baseline runs fp32 as the textbook loop does."
+        f"client work, not the PostgreSQL server). {precision}; the baseline runs fp32 as the "
+        "textbook loop does."
     )
     return "Pre-labelling throughput (bench_prelabel)", body

@@ -40,14 +40,14 @@ def predict_images(
     *, model: ModelArtifact, items: list[tuple[int, str]], progress: Progress | None = None
 ) -> tuple[list[int], np.ndarray, np.ndarray, dict[int, str]]:
     """(ok ids, probabilities, unit embeddings, {failed id: error}) for (id, storage key) pairs."""
-    from worker.ml.loading import children_allowed, image_loader
+    from worker.ml.loading import children_allowed, default_num_workers, image_loader
     from worker.ml.predictor import configure_threads, predictor_for
 
     predictor = predictor_for(model)
-    from worker.ml.loading import default_num_workers
-
+    configure_threads()
     workers = loader_workers()
-    configure_threads(default_num_workers() if workers is None else workers)
+    if workers is None:
+        workers = default_num_workers(cuda=predictor.cuda)
     loader = image_loader(
         items,
         resize=predictor.prep.resize,

@@ -88,6 +88,29 @@ def test_preprocessing_check_on_real_photos() -> None:
     assert mass["tf"] > mass["imagenet"], mass
 
 
+def test_cpu_slices_give_the_whole_batchs_predictions(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On a CPU a batch runs in slices of CPU_SLICE images (cache-sized); the outputs are the
+    ones the whole batch gives, in order."""
+    from worker.ml import predictor as pred
+    from worker.ml.predictor import predictor_for
+
+    p = predictor_for(model_register_default())
+    assert not p.cuda
+    images = [np.asarray(photo(n).convert("RGB").resize((224, 224))) for n in ("chelsea", "coffee")]
+    rng = np.random.default_rng(0)
+    images += [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(7)]
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    monkeypatch.setattr(pred, "CPU_SLICE", 0)
+    whole_probs, whole_emb = p.predict(batch)
+    monkeypatch.setattr(pred, "CPU_SLICE", 4)
+    probs, emb = p.predict(batch)  # 4 + 4 + 1
+    assert probs.shape == whole_probs.shape == (9, 1000) and emb.shape == whole_emb.shape
+    tol = 2e-2 if p.bf16 else 1e-3  # bf16 kernels may differ by batch size
+    assert np.abs(probs - whole_probs).max() < tol
+    assert np.abs(emb - whole_emb).max() < tol
+    assert (probs.argmax(1) == whole_probs.argmax(1)).all()
+
+
 def test_trained_checkpoint_model_scores_the_projects_synsets(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     """A kind=trained artifact points at a save_checkpoint file; its classes are project wnids."""
     from training.models import build_model, save_checkpoint

@@ -24,9 +24,18 @@ from torch.utils.data import DataLoader, Dataset
 MAX_PIXELS = 200_000_000
 
 
-def default_num_workers() -> int:
+def available_cpus() -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(4, cpus or 1)
+    return cpus or 1
+
+
+def default_num_workers(*, cuda: bool = True) -> int:
+    """Decoding processes. A GPU eats batches faster than one decoder makes them: up to 4. On
+    a CPU the model is the slow part and a draft decode costs a fraction of an image's
+    inference, so one decoder per 4 cores leaves the rest to torch (2-core AVX2 EPYC, 500
+    images: 1 decoder + 2 torch threads 44.6 images/s, 2 + 2 40.2, 2 + 1 28.7)."""
+    cpus = available_cpus()
+    return min(4, cpus) if cuda else max(1, cpus // 4)
 
 
 def decode_for_model(data_or_file: Any, *, resize: int, size: int) -> np.ndarray:

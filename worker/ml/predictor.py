@@ -27,6 +27,12 @@ from training.models import (
 
 _CACHE: dict[tuple[int, str], Predictor] = {}
 
+# On a CPU the model runs the loader's batches in slices of this many images: a batch of 64
+# spills EfficientNet-Lite0's activations (~100 MB a layer) out of the caches. Measured on the
+# 2-core AVX2 EPYC, fp32, images/s by slice: 1 thread 29 / 33 / 25 / 15 at 1 / 4 / 8 / 64;
+# 2 threads 47 / 80 / 53 / 27.
+CPU_SLICE = int(os.environ.get("PRELABEL_CPU_SLICE", "4"))
+
 
 def pick_device() -> torch.device:
     forced = os.environ.get("PRELABEL_DEVICE")
@@ -35,14 +41,13 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def configure_threads(loader_workers: int) -> None:
-    """CPU inference threads: PRELABEL_TORCH_THREADS, else the cores the decoding workers leave
-    (at least one). Measured on the shared 2-core machine with 2 decoding workers: 1 thread gave
-    13 images/s and 34 images per CPU-second, 2 threads 5 and 18 (oversubscribed OpenMP spins)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    wanted = int(os.environ.get("PRELABEL_TORCH_THREADS", "0")) or max(
-        1, (cpus or 1) - loader_workers
-    )
+def configure_threads() -> None:
+    """CPU inference threads: PRELABEL_TORCH_THREADS, else every core. The decoding workers
+    mostly sleep once the model runs in cache-sized slices (CPU_SLICE); with 64-image batches
+    they did not, and 2 threads beside 2 decoders spun (5 images/s against 13 with 1 thread)."""
+    from worker.ml.loading import available_cpus
+
+    wanted = int(os.environ.get("PRELABEL_TORCH_THREADS", "0")) or available_cpus()
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
 
@@ -80,6 +85,12 @@ class Predictor:
 
     def predict(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [n, 3, H, W] -> (probabilities [n, classes], unit embeddings [n, d])."""
+        if self.cuda or len(batch) <= CPU_SLICE or CPU_SLICE <= 0:
+            return self._predict(batch)
+        parts = [self._predict(batch[i : i + CPU_SLICE]) for i in range(0, len(batch), CPU_SLICE)]
+        return np.concatenate([p for p, _ in parts]), np.concatenate([e for _, e in parts])
+
+    def _predict(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         mean = torch.tensor(self.prep.mean, device=self.device).view(1, 3, 1, 1) * 255
         std = torch.tensor(self.prep.std, device=self.device).view(1, 3, 1, 1) * 255
         with torch.inference_mode():
