@@ -406,7 +406,7 @@ def run() -> tuple[str, str]:
     print(f"  {len(data['base'])} drawings + {len(data['copies'])} copies", flush=True)
 
     hashes, thumbs, t_ingest = our_ingest(paths)
-    vecs, t_embed, load_embed = _cached("ours-emb-v2", lambda: our_encode(paths), n_all)
+    vecs, t_embed, load_embed = _cached("ours-emb-v3", lambda: our_encode(paths), n_all)
     print(f"  features ready (encode {t_embed:.0f} s at load {load_embed})", flush=True)
 
     # Single detectors, without the pixel check (what each alone can do).

@@ -19,11 +19,12 @@ up to a brightness/contrast change per colour channel:
    by a red one: no brightness/contrast edit halves or doubles contrast), and a residual that is
    large against the pictures' ink (MAX_INK_RATIO: a 6 px icon on a wide white canvas leaves
    every 7x7 window small whatever it shows). On bench_dedup's planted set these two removed 17
-   of the 21 wrong pairs the check used to accept, and one of 364 right ones.
+   of the 21 wrong pairs the check used to accept, and none of its 366 right ones.
 
 bench_dedup calibrates the acceptance limit (DEDUP_VERIFY_MAX_DIFF). Pure numpy/scipy; about
-5-20 ms a pair on one core. Callers should pin BLAS to one thread (threadpoolctl): the small
-matrix products here get slower, not faster, with several.
+10-25 ms a pair on one core (a torch port batching 64 pairs per operation was no faster).
+Callers should pin BLAS to one thread (threadpoolctl): the small matrix products here get
+slower, not faster, with several.
 """
 
 from __future__ import annotations
