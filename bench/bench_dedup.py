@@ -259,9 +259,9 @@ def imagededup_cnn_encode(folder: Path) -> tuple[dict[str, np.ndarray], float]:
         def forward(self, x):  # type: ignore[no-untyped-def]
             return forward_features(self.net, x.contiguous(memory_format=torch.channels_last))[1]
 
-    from worker.ml.loading import available_cpus
+    from worker.ml.predictor import configure_threads
 
-    torch.set_num_threads(available_cpus())  # as many as SynsetLab's encode gets
+    configure_threads()  # the torch threads SynsetLab's encode gets
     start = time.perf_counter()
     cnn = CNN(
         verbose=False,

@@ -111,6 +111,37 @@ def test_cpu_slices_give_the_whole_batchs_predictions(monkeypatch) -> None:  # t
     assert (probs.argmax(1) == whole_probs.argmax(1)).all()
 
 
+def test_torch_threads_follow_the_idle_cores(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from worker.ml.loading import available_cpus
+    from worker.ml.predictor import configure_threads, threads_for
+
+    assert [threads_for(2, b) for b in (0.0, 0.3, 0.8, 1.0, 1.7, 2.0)] == [2, 2, 1, 1, 1, 1]
+    assert threads_for(16, 3.2) == 13 and threads_for(4, 9.0) == 1
+    monkeypatch.delenv("PRELABEL_TORCH_THREADS", raising=False)
+    cpus = available_cpus()
+    if cpus < 2:
+        pytest.skip("needs 2 cores")
+    before = torch.get_num_threads()
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cpus - 1)]
+    try:
+        import time
+
+        time.sleep(0.5)
+        configure_threads()  # every core but this one is busy
+        assert torch.get_num_threads() == 1
+    finally:
+        for h in hogs:
+            h.kill()
+        torch.set_num_threads(before)
+    monkeypatch.setenv("PRELABEL_TORCH_THREADS", "3")
+    configure_threads()
+    assert torch.get_num_threads() == 3
+    torch.set_num_threads(before)
+
+
 def test_trained_checkpoint_model_scores_the_projects_synsets(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     """A kind=trained artifact points at a save_checkpoint file; its classes are project wnids."""
     from training.models import build_model, save_checkpoint

@@ -32,8 +32,8 @@ def available_cpus() -> int:
 def default_num_workers(*, cuda: bool = True) -> int:
     """Decoding processes. A GPU eats batches faster than one decoder makes them: up to 4. On
     a CPU the model is the slow part and a draft decode costs a fraction of an image's
-    inference, so one decoder per 4 cores leaves the rest to torch (2-core AVX2 EPYC, 500
-    images: 1 decoder + 2 torch threads 44.6 images/s, 2 + 2 40.2, 2 + 1 28.7)."""
+    inference, so one decoder per 4 cores keeps up (2-core AVX2 EPYC, 500 images, quiet:
+    1 decoder + 2 torch threads 44.6 images/s, 2 + 2 40.2)."""
     cpus = available_cpus()
     return min(4, cpus) if cuda else max(1, cpus // 4)
 
