@@ -394,9 +394,12 @@ def run() -> tuple[str, str]:
     import django
 
     django.setup()  # the defaults under test are the product's settings
+    import torch
     from django.conf import settings
 
     from worker.dedup import search
+    from worker.ml.loading import default_num_workers
+    from worker.ml.predictor import CPU_SLICE, cpu_bf16
 
     data = ensure_set()
     paths = _paths(data)
@@ -464,8 +467,10 @@ def run() -> tuple[str, str]:
     sub_folder = _flat_dir(sub_paths, "subset")
     load_a = _load()
     _, t_sub_ours = our_encode(sub_paths)
+    threads_ours = torch.get_num_threads()
     load_b = _load()
     idd_cnn_enc, t_idd_enc = imagededup_cnn_encode(sub_folder)
+    threads_idd = torch.get_num_threads()
     load_c = _load()
     idd_cnn = {}
     for t in RAW_COSINES:
@@ -531,15 +536,8 @@ def run() -> tuple[str, str]:
         ],
     )  # fmt: skip
     known = truth.known["counts"]
-    from worker.ml.predictor import cpu_bf16
-
     precision = "bf16 autocast" if cpu_bf16() else "float32 (this CPU has no native bf16)"
-    import torch
-
-    from worker.ml.loading import default_num_workers
-    from worker.ml.predictor import CPU_SLICE
-
-    decoders, slice_, threads = default_num_workers(cuda=False), CPU_SLICE, torch.get_num_threads()
+    decoders = default_num_workers(cuda=False)
     body = f"""
 {len(data["base"]):,} distinct Open Clip Art drawings (flattened to RGB JPEG, <= 480 px) + one
 transformed copy of each of {len(data["copies"])} of them ({len(data["copies"]) // len(TRANSFORMS)}+
@@ -579,8 +577,8 @@ recall is {"equal or better" if equal else "NOT equal or better"} on the four ta
 is the dedup job alone, since the embedding comes from the pre-label pass the product runs anyway
 for predictions; (b) adds SynsetLab's encode (pre-label loader and predictor with the product's
 CPU defaults: {decoders} decoding worker(s), JPEG draft, {precision}, channels_last, batches of
-64 run in slices of {slice_}, {threads} torch threads) measured back to back with
-imagededup's encode of the same model (its loader, float32, {threads} torch threads) in this
+64 run in slices of {CPU_SLICE}, {threads_ours} torch threads) measured back to back with
+imagededup's encode of the same model (its loader, float32, {threads_idd} torch threads) in this
 run; the loads
 are recorded before each. The 2 cores are shared with other work.
 """

@@ -44,7 +44,8 @@ def predict_images(
     from worker.ml.predictor import configure_threads, predictor_for
 
     predictor = predictor_for(model)
-    configure_threads()
+    if not predictor.cuda:  # on a GPU the torch CPU threads do not matter: skip the sampling
+        configure_threads()
     workers = loader_workers()
     if workers is None:
         workers = default_num_workers(cuda=predictor.cuda)

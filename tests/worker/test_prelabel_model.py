@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +115,6 @@ def test_cpu_slices_give_the_whole_batchs_predictions(monkeypatch) -> None:  # t
 
 
 def test_torch_threads_follow_the_idle_cores(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import subprocess
-    import sys
-
     from worker.ml.loading import available_cpus
     from worker.ml.predictor import configure_threads, threads_for
 
@@ -127,8 +127,6 @@ def test_torch_threads_follow_the_idle_cores(monkeypatch) -> None:  # type: igno
     before = torch.get_num_threads()
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cpus - 1)]
     try:
-        import time
-
         time.sleep(0.5)
         configure_threads()  # every core but this one is busy
         assert torch.get_num_threads() == 1

@@ -280,9 +280,9 @@ def verify_pair(a: Picture, b: Picture, *, max_diff: float, mirror: bool = True)
     if abs(ha / wa - hb / wb) < 0.05:  # same framing: try the identity placement first
         s = wa / wb if wa >= ha else ha / hb
         best = _try(a, b, False, s, 0.0, 0.0, max_diff)
-        if _passes(best, max_diff):
-            best.ok = True  # type: ignore[union-attr]
-            return best  # type: ignore[return-value]
+        if best is not None and _passes(best, max_diff):
+            best.ok = True
+            return best
     peaks = []
     fa = a.spectrum()
     for mirrored, s, fb in b.spectra():

@@ -24,9 +24,15 @@ from torch.utils.data import DataLoader, Dataset
 MAX_PIXELS = 200_000_000
 
 
+def allowed_cpu_ids() -> list[int]:
+    """The CPUs this process may run on (its affinity; every CPU where that is unknown)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
 def available_cpus() -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cpus or 1
+    return len(allowed_cpu_ids())
 
 
 def default_num_workers(*, cuda: bool = True) -> int:

@@ -54,13 +54,14 @@ def configure_threads() -> None:
     one busy core, where 1 thread gave 30.2."""
     import psutil
 
-    from worker.ml.loading import available_cpus
+    from worker.ml.loading import allowed_cpu_ids
 
     wanted = int(os.environ.get("PRELABEL_TORCH_THREADS", "0"))
     if not wanted:
-        cpus = available_cpus()
-        busy = psutil.cpu_percent(interval=0.2) / 100 * (psutil.cpu_count() or cpus)
-        wanted = threads_for(cpus, min(busy, cpus))
+        ours = allowed_cpu_ids()  # busy cores outside our affinity leave ours alone
+        per_cpu = psutil.cpu_percent(interval=0.2, percpu=True)
+        busy = sum(per_cpu[i] for i in ours if i < len(per_cpu)) / 100
+        wanted = threads_for(len(ours), busy)
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
 
