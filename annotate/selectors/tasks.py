@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from annotate.models import Assignment, Decision
+from annotate.services import task_sql
 from curation.models import Candidate, Synset
 from curation.selectors.synsets import hypernym_paths
 from curation.storage import original_url, thumb_url
@@ -54,11 +55,7 @@ def synset_card(synset_id: int) -> dict[str, Any]:
 
 
 def task_payload(task: Assignment) -> dict[str, Any]:
-    items = (
-        task.items.order_by("position")
-        .values_list("token", "candidate__image__sha256", "candidate__image__width",
-                     "candidate__image__height")
-    )  # fmt: skip
+    items = task_sql.payload_items(task.pk)
     return {
         "id": task.token,
         "status": task.status,

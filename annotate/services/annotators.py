@@ -164,32 +164,45 @@ def annotators_refresh_gold(*, annotator_ids: list[int] | None = None) -> list[i
         if (annotator.gold_answers, annotator.gold_correct) != (answers, correct):
             annotator.gold_answers, annotator.gold_correct = answers, correct
             changed.append(annotator)
-    if changed and annotator_ids is not None:  # a submit, for its own annotator: write it
+    if changed and annotator_ids is not None:  # named annotators (a gold edit): write them
         Annotator.objects.bulk_update(changed, ["gold_answers", "gold_correct"])
     elif changed:  # everyone (a consensus job): never hold up annotators' requests
         bulk_set_unlocked(Annotator, changed, ["gold_answers", "gold_correct"])
-    newly_blocked = []
-    for annotator in rows:
-        if annotator.status != Annotator.Status.ACTIVE:
-            continue  # a curator's flag/block/reinstatement is not overridden here
-        below = gold_below_floor(annotator.gold_correct, annotator.gold_answers)
-        if below is None:
-            continue
-        reason = (
-            f"gold accuracy {below:.0%} ({annotator.gold_correct}/{annotator.gold_answers}) is "
-            f"under the floor of {settings.ANNOTATE_GOLD_FLOOR:.0%} with "
-            f"{settings.ANNOTATE_GOLD_CONFIDENCE:.0%} confidence"
-        )
-        if settings.ANNOTATE_AUTO_BLOCK:
-            annotator_set_status(
-                annotator=annotator, status=Annotator.Status.BLOCKED, reason=reason
-            )
-            newly_blocked.append(annotator.pk)
-        else:
-            annotator_set_status(
-                annotator=annotator, status=Annotator.Status.FLAGGED, reason=reason
-            )
-    return newly_blocked
+    return [a.pk for a in rows if _apply_gold_floor(a)]
+
+
+def annotator_refresh_own_gold(annotator_id: int) -> bool:
+    """annotators_refresh_gold for the one annotator who just submitted, in two statements
+    (it runs on every submit); True when this blocked them."""
+    from annotate.services import task_sql
+
+    tally = task_sql.gold_tally(annotator_id)
+    if tally is None:
+        return False
+    answers, correct, stored_answers, stored_correct, status = tally
+    if (answers, correct) != (stored_answers, stored_correct):
+        task_sql.set_gold(annotator_id, answers, correct)
+    if status != Annotator.Status.ACTIVE or gold_below_floor(correct, answers) is None:
+        return False
+    return _apply_gold_floor(Annotator.objects.get(pk=annotator_id))
+
+
+def _apply_gold_floor(annotator: Annotator) -> bool:
+    """Flag (or, with ANNOTATE_AUTO_BLOCK, block) an active annotator whose gold accuracy is
+    under the floor; True when this blocked them."""
+    if annotator.status != Annotator.Status.ACTIVE:
+        return False  # a curator's flag/block/reinstatement is not overridden here
+    below = gold_below_floor(annotator.gold_correct, annotator.gold_answers)
+    if below is None:
+        return False
+    reason = (
+        f"gold accuracy {below:.0%} ({annotator.gold_correct}/{annotator.gold_answers}) is "
+        f"under the floor of {settings.ANNOTATE_GOLD_FLOOR:.0%} with "
+        f"{settings.ANNOTATE_GOLD_CONFIDENCE:.0%} confidence"
+    )
+    status = Annotator.Status.BLOCKED if settings.ANNOTATE_AUTO_BLOCK else Annotator.Status.FLAGGED
+    annotator_set_status(annotator=annotator, status=status, reason=reason)
+    return status == Annotator.Status.BLOCKED
 
 
 # --- the Dawid-Skene fit over every vote ----------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, When
+from django.db.models import Case, Exists, FloatField, OuterRef, When
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
@@ -28,13 +28,12 @@ from annotate.models import (
     Assignment,
     AssignmentItem,
     GoldItem,
-    QueueItem,
     Study,
     Vote,
 )
+from annotate.services import task_sql
 from annotate.services.annotators import AnnotatorBlocked
 from annotate.services.queue import housekeeping
-from curation.models import Candidate, Image, Synset
 
 
 class TaskNotFound(Exception):
@@ -43,38 +42,6 @@ class TaskNotFound(Exception):
 
 class TaskExpired(Exception):
     """The task's lease ran out and its items went back to the queue."""
-
-
-def _eligible(annotator: Annotator, held: Iterable[int]) -> QuerySet[QueueItem]:
-    """Queue rows this annotator may get: open, under their need, in an active synset, not voted
-    on by them, not in one of their open tasks (`held`: those tasks' candidate ids, at most a
-    couple of grids, excluded as constants rather than by a per-row join). Only per-row index
-    probes, so PostgreSQL can walk the queue index in order and stop at the first rows that
-    qualify (the candidate's own state and image are checked on the few rows picked: see
-    _usable)."""
-    eligible = (
-        QueueItem.objects.filter(open=True, leased__lt=F("need"))
-        .filter(Exists(Synset.objects.filter(pk=OuterRef("synset_id"), active=True)))
-        .exclude(
-            Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
-        )
-    )
-    held = list(held)
-    return eligible.exclude(candidate_id__in=held) if held else eligible
-
-
-def _usable(candidate_ids: list[int]) -> set[int]:
-    """Of these queued candidates, those still open with a usable image; the others' queue rows
-    are closed (dedup excluded them, or their image was excluded, since they were queued)."""
-    good = set(
-        Candidate.objects.filter(
-            pk__in=candidate_ids, state__in=Candidate.OPEN, image__status=Image.Status.OK
-        ).values_list("pk", flat=True)
-    )
-    stale = [c for c in candidate_ids if c not in good]
-    if stale:
-        QueueItem.objects.filter(pk__in=stale).update(open=False, need=0)
-    return good
 
 
 def routing_trust(annotator: Annotator) -> float | None:
@@ -104,7 +71,7 @@ def routed_to_calibration(annotator: Annotator) -> bool:
     # trust (a small or weak crowd still finishes, and trust estimates shrunk by few votes can
     # grow); ranked by what routing believes of each (a fitted trust, else gold accuracy), so
     # before the first Dawid-Skene fit the pool is the best by gold, not everyone. Items the pool
-    # may have exhausted go to everyone (see routed_items), so a small pool never stalls an item.
+    # may have exhausted go to everyone (task_next's min_votes), so a small pool never stalls one.
     pool = route_pool()
     recent = timezone.now() - timedelta(hours=1)
     cutoff = (
@@ -120,13 +87,6 @@ def routed_to_calibration(annotator: Annotator) -> bool:
 
 def route_pool() -> int:
     return max(1, settings.ANNOTATE_ROUTE_POOL)
-
-
-def routed_items(eligible: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
-    """What a routed-out annotator may take: calibration items (which want many votes from many
-    people anyway) and items with at least as many votes as the pool has members (the pool may
-    have voted on all of them: without this an item could wait forever for its next vote)."""
-    return eligible.filter(Q(calibration=True) | Q(votes__gte=route_pool()))
 
 
 def _routing_trust_sql() -> Coalesce:
@@ -145,31 +105,6 @@ def _routing_trust_sql() -> Coalesce:
 
 # Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
 ORDERING = ("-calibration", "votes", "priority", "candidate_id")
-
-
-def _pick_gold(annotator: Annotator, synset_id: int, count: int) -> list[int]:
-    if count <= 0:
-        return []
-    return list(
-        GoldItem.objects.filter(
-            candidate__synset_id=synset_id, candidate__image__status=Image.Status.OK
-        )
-        .exclude(candidate__state=Candidate.State.EXCLUDED)
-        .exclude(
-            Exists(Vote.objects.filter(candidate_id=OuterRef("candidate_id"), annotator=annotator))
-        )
-        .exclude(
-            Exists(
-                AssignmentItem.objects.filter(
-                    candidate_id=OuterRef("candidate_id"),
-                    assignment__annotator=annotator,
-                    assignment__status=Assignment.Status.OPEN,
-                )
-            )
-        )
-        .order_by("?")
-        .values_list("candidate_id", flat=True)[:count]
-    )
 
 
 def _gold_count(annotator: Annotator, regular: int, open_gold: int) -> int:
@@ -200,7 +135,9 @@ def task_next(
     held = set(have)
     now = timezone.now()
     with transaction.atomic():
-        locked = Annotator.objects.select_for_update().get(pk=annotator.pk)
+        # NO KEY UPDATE: serializes this annotator's own next-task requests without holding up
+        # the foreign-key checks of their concurrent submit (a prefetch while they submit).
+        locked = Annotator.objects.select_for_update(no_key=True).get(pk=annotator.pk)
         if locked.status == Annotator.Status.BLOCKED:
             raise AnnotatorBlocked("this annotator is blocked")
         open_tasks = list(
@@ -215,14 +152,15 @@ def task_next(
             return None
         size = settings.ANNOTATE_TASK_SIZE
         regular_room = max(1, size - round(size * settings.ANNOTATE_GOLD_FRACTION))
-        held = (
-            AssignmentItem.objects.filter(assignment__in=open_tasks).values_list(
-                "candidate_id", flat=True
+        held_ids = (
+            list(
+                AssignmentItem.objects.filter(assignment__in=open_tasks).values_list(
+                    "candidate_id", flat=True
+                )
             )
             if open_tasks
             else []
         )
-        eligible = _eligible(locked, held)
         routed = routed_to_calibration(locked)
         if routed and routing_trust(locked) is None:
             # Not judged yet: the gold qualification first (gold answers are free, real items
@@ -230,27 +168,20 @@ def task_next(
             qualification = _qualification_task(locked, now, study)
             if qualification is not None:
                 return qualification
-        if routed:
-            eligible = routed_items(eligible)
+        # Routed-out annotators take only calibration items and items with at least as many
+        # votes as the pool has members (the pool may have voted on all of them: without this an
+        # item could wait forever for its next vote).
+        min_votes = route_pool() if routed else None
         tried: set[int] = set()
         leased: list[int] = []
         synset_id = None
         for attempt in range(8):
-            synset_id = (
-                eligible.exclude(synset_id__in=tried)
-                .order_by(*ORDERING[:3])
-                .values_list("synset_id", flat=True)
-                .first()
-            )
+            synset_id = task_sql.neediest_synset(locked.pk, held_ids, tried, min_votes)
             if synset_id is None:
                 break
-            locked_ids = list(
-                eligible.filter(synset_id=synset_id)
-                .order_by(*ORDERING)
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("candidate_id", flat=True)[:regular_room]
-            )
-            usable = _usable(locked_ids) if locked_ids else set()
+            locked_ids = task_sql.lock_neediest(locked.pk, held_ids, synset_id, min_votes,
+                                                regular_room)  # fmt: skip
+            usable = task_sql.usable(locked_ids)
             leased = [c for c in locked_ids if c in usable]
             if leased:
                 break
@@ -265,9 +196,15 @@ def task_next(
             return _qualification_task(locked, now, study)
         if not leased or synset_id is None:
             return None
-        QueueItem.objects.filter(pk__in=leased).update(leased=F("leased") + 1)
-        open_gold = AssignmentItem.objects.filter(assignment__in=open_tasks, is_gold=True).count()
-        gold = _pick_gold(locked, synset_id, _gold_count(locked, len(leased), open_gold))
+        task_sql.lease(leased)
+        open_gold = (
+            AssignmentItem.objects.filter(assignment__in=open_tasks, is_gold=True).count()
+            if open_tasks
+            else 0
+        )
+        gold = task_sql.random_gold(
+            locked.pk, synset_id, _gold_count(locked, len(leased), open_gold)
+        )
         entries = [(c, False) for c in leased] + [(c, True) for c in gold]
         random.SystemRandom().shuffle(entries)
         task = _create_task(locked, synset_id, study, entries, now)
@@ -291,18 +228,12 @@ def _create_task(
         expires_at=now + timedelta(seconds=settings.ANNOTATE_LEASE_SECONDS),
         heartbeat_at=now,
     )
-    AssignmentItem.objects.bulk_create(
+    task_sql.insert_items(
+        task.pk,
         [
-            AssignmentItem(
-                assignment=task,
-                candidate_id=candidate_id,
-                token=secrets.token_urlsafe(12),
-                position=position,
-                is_gold=is_gold,
-                leased=not is_gold,
-            )
+            (candidate_id, secrets.token_urlsafe(12), position, is_gold, not is_gold)
             for position, (candidate_id, is_gold) in enumerate(entries)
-        ]
+        ],
     )
     return task
 
@@ -325,7 +256,7 @@ def _qualification_task(
     )
     if synset_id is None:
         return None
-    gold = _pick_gold(annotator, synset_id, min(size, settings.ANNOTATE_TASK_SIZE))
+    gold = task_sql.random_gold(annotator.pk, synset_id, min(size, settings.ANNOTATE_TASK_SIZE))
     if not gold:
         return None
     return _create_task(annotator, synset_id, study, [(c, True) for c in gold], now)

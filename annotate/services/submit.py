@@ -18,18 +18,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import Count, F, Sum
-from django.db.models.functions import Greatest
+from django.db.models import F
 from django.utils import timezone
 
 from annotate.models import (
     Annotator,
     Assignment,
-    AssignmentItem,
-    QueueItem,
     StudyParticipant,
     Vote,
 )
+from annotate.services import task_sql
 from annotate.services.assignment import TaskNotFound
 
 logger = logging.getLogger(__name__)
@@ -136,7 +134,8 @@ def _store_votes(
         if task.client_token == client:
             return task, {**task.result, "replayed": True}, False, "", None
         raise SubmitConflict("this task was already submitted")
-    items = {item.token: item for item in task.items.all()}
+    items = {item: (cand, gold, leased) for item, cand, gold, leased in
+             task_sql.submit_items(task.pk)}  # fmt: skip
     unknown = [a.item for a in answers if a.item not in items]
     if unknown:
         raise SubmitError(f"unknown item token(s) for this task: {', '.join(unknown[:5])}")
@@ -146,42 +145,19 @@ def _store_votes(
     )
     status = Annotator.objects.filter(pk=annotator.pk).values_list("status", flat=True).get()
     counting = status != Annotator.Status.BLOCKED
-    Vote.objects.bulk_create(
+    now = timezone.now()
+    recorded = task_sql.insert_votes(
         [
-            Vote(
-                annotator=annotator,
-                candidate_id=items[a.item].candidate_id,
-                synset_id=task.synset_id,
-                answer=bool(a.shows),
-                assignment=task,
-                time_ms=a.ms if a.ms is not None else per_item_ms,
-                source=source,
-            )
+            (items[a.item][0], bool(a.shows), a.ms if a.ms is not None else per_item_ms)
             for a in answered
         ],
-        ignore_conflicts=True,
+        annotator_id=annotator.pk,
+        synset_id=task.synset_id,
+        task_id=task.pk,
+        source=source,
+        now=now,
     )
-    recorded = set(Vote.objects.filter(assignment=task).values_list("candidate_id", flat=True))
-    # Leases come back; each counted new vote uses up one unit of its candidate's need until
-    # consensus recomputes it.
-    leased = [i.candidate_id for i in items.values() if i.leased]
-    locked = list(
-        QueueItem.objects.select_for_update()
-        .filter(candidate_id__in=leased + [c for c in recorded if c not in leased])
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    voted = [c for c in locked if c in recorded and counting]
-    QueueItem.objects.filter(pk__in=[c for c in locked if c in leased]).update(
-        leased=Greatest(F("leased") - 1, 0)
-    )
-    if voted:
-        # `dirty`: consensus has yet to re-decide them (the drain's list; see consensus/drain.py).
-        QueueItem.objects.filter(pk__in=voted).update(
-            votes=F("votes") + 1, need=Greatest(F("need") - 1, 0), dirty=True
-        )
-    AssignmentItem.objects.filter(assignment=task, leased=True).update(leased=False)
-    now = timezone.now()
+    task_sql.release_items(task.pk)
     reply: dict[str, Any] = {"task": task.token, "recorded": len(recorded), "completion": None}
     if task.study_id:
         reply["completion"] = _study_progress(task, annotator, now)
@@ -191,10 +167,13 @@ def _store_votes(
     task.duration_ms = duration_ms
     task.result = reply
     task.save(update_fields=["status", "client_token", "submitted_at", "duration_ms", "result"])
-    Annotator.objects.filter(pk=annotator.pk).update(
-        last_seen_at=now, votes_count=F("votes_count") + len(recorded)
-    )
-    regular = [i.candidate_id for i in items.values() if not i.is_gold]
+    task_sql.annotator_seen(annotator.pk, len(recorded), now)
+    # Leases come back; each counted new vote uses up one unit of its candidate's need until
+    # consensus recomputes it (`dirty`: the drain's list, see consensus/drain.py). Last before the
+    # commit: other annotators' submits on these candidates wait for these row locks.
+    leased = [cand for cand, _, is_leased in items.values() if is_leased]
+    task_sql.settle_queue(leased, sorted(recorded) if counting else [])
+    regular = [cand for cand, gold, _ in items.values() if not gold]
     stored = StoredVotes(regular=regular, regular_votes=len(recorded.intersection(regular)))
     return task, reply, True, status, stored
 
@@ -229,7 +208,7 @@ def _after_votes(
 ) -> None:
     """Consensus for the touched candidates, gold bookkeeping, and maybe a refit job. Failures are
     logged, never raised: the votes are already safe, and a full `consensus` run catches up."""
-    from annotate.services.annotators import annotators_refresh_gold
+    from annotate.services.annotators import annotator_refresh_own_gold
     from annotate.services.consensus import (
         consensus_drain_request,
         consensus_note_votes,
@@ -246,7 +225,7 @@ def _after_votes(
         try:
             with transaction.atomic():
                 # Unconditionally, so a task with gold takes no longer than one without.
-                annotators_refresh_gold(annotator_ids=[annotator.pk])
+                annotator_refresh_own_gold(annotator.pk)
                 if inline:
                     consensus_update(candidate_ids=stored.regular)
             break
@@ -274,18 +253,11 @@ def annotator_progress(*, annotator: Annotator) -> dict[str, Any]:
     """What the annotator sees about themselves: work today and their standing (never gold
     results, which would reveal which images were gold)."""
     start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    today = Assignment.objects.filter(
-        annotator=annotator, status=Assignment.Status.SUBMITTED, submitted_at__gte=start
-    ).aggregate(tasks=Count("id"), images=Sum("size"))
-    annotator.refresh_from_db(fields=["status"])
-    status = annotator.status
+    tasks, images, status = task_sql.progress(annotator.pk, start)
+    annotator.status = status or annotator.status
     standing = {
         Annotator.Status.ACTIVE: "good standing",
         Annotator.Status.FLAGGED: "under review",
         Annotator.Status.BLOCKED: "paused",
     }.get(status or Annotator.Status.ACTIVE, "good standing")
-    return {
-        "tasks_today": today["tasks"] or 0,
-        "images_today": today["images"] or 0,
-        "standing": standing,
-    }
+    return {"tasks_today": tasks, "images_today": images, "standing": standing}

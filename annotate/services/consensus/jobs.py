@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotate.models import QualitySnapshot, QueueItem, SynsetConsensus, Vote
@@ -147,21 +146,21 @@ def dispatch_quietly(job: Job) -> None:
 def consensus_note_votes(*, synset_counts: dict[int, int]) -> list[int]:
     """Count new votes per synset and say which synsets want a refit now: calibration just
     completed (never fitted), or votes grew by ANNOTATE_REFIT_GROWTH since the last fit."""
+    from annotate.services import task_sql
+
     wanted = []
     for synset_id, n in synset_counts.items():
-        SynsetConsensus.objects.filter(synset_id=synset_id).update(votes_total=F("votes_total") + n)
-        row = (
-            SynsetConsensus.objects.filter(synset_id=synset_id)
-            .values("calibrated", "votes_total", "fitted_votes", "method")
-            .first()
-        )
-        if row is None or row["method"] == SynsetConsensus.Method.MAJORITY:
+        row = task_sql.count_synset_votes(synset_id, n)
+        if row is None:
             continue
-        if not row["calibrated"]:
+        calibrated, votes_total, fitted_votes, method = row
+        if method == SynsetConsensus.Method.MAJORITY:
+            continue
+        if not calibrated:
             if calibration_complete(synset_id):
                 wanted.append(synset_id)
-        elif row["votes_total"] >= max(
-            row["fitted_votes"] * (1 + settings.ANNOTATE_REFIT_GROWTH), row["fitted_votes"] + 50
+        elif votes_total >= max(
+            fitted_votes * (1 + settings.ANNOTATE_REFIT_GROWTH), fitted_votes + 50
         ):
             wanted.append(synset_id)
     return wanted
