@@ -84,6 +84,63 @@ def test_submits_mark_rows_and_the_drain_decides_them_as_inline_would(
     assert consensus_drain() == 5
 
 
+def test_the_drain_skips_rows_a_submit_holds_instead_of_waiting(
+    test_database, live_db, annotate_settings
+) -> None:  # type: ignore[no-untyped-def]
+    """A submit holds its candidates' queue rows until it commits; a drain that waited for one
+    of them would hold every row before it meanwhile, and every other submit on those would
+    wait too. It re-decides the rows it can take and leaves the held one marked."""
+    import threading
+
+    from django.db import connection, transaction
+
+    annotate_settings.ANNOTATE_CONSENSUS_ASYNC = True
+    items = sample_candidates(wnids=[BIRD], positives=6, negatives=4, seed=2)
+    queue_sync(full=True)
+    truth = {i.candidate_id: i.truth for i in items}
+    purge_queues()
+    try:
+        _label_until_done([make_user_annotator(f"d{i}") for i in range(2)], truth)
+    finally:
+        purge_queues()
+    marked = sorted(QueueItem.objects.filter(dirty=True).values_list("candidate_id", flat=True))
+    assert len(marked) >= 3
+    held = marked[1]
+    locked, release = threading.Event(), threading.Event()
+
+    def submit_in_flight() -> None:
+        try:
+            with transaction.atomic():
+                list(QueueItem.objects.select_for_update().filter(candidate_id=held))
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=submit_in_flight)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:  # waiting at all would fail here, not hang
+            cursor.execute("SET lock_timeout = '3s'")
+        assert consensus_drain() == len(marked) - 1
+        still = set(QueueItem.objects.filter(dirty=True).values_list("candidate_id", flat=True))
+        assert still == {held}
+    finally:
+        release.set()
+        holder.join(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    assert consensus_drain() == 1
+    assert not QueueItem.objects.filter(dirty=True).exists()
+
+
+def make_user_annotator(name: str):  # type: ignore[no-untyped-def]
+    from annotate.services.annotators import annotator_for_user
+
+    return annotator_for_user(make_user(name, "annotator"))
+
+
 @pytest.mark.slow
 def test_a_real_worker_decides_what_annotators_submit_over_http(celery_worker, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for name, value in {

@@ -82,17 +82,21 @@ def counted_votes(candidate_ids: list[int]) -> list[tuple[Any, ...]]:
     return out
 
 
-def consensus_update(*, candidate_ids: Iterable[int]) -> dict[str, int]:
-    """Re-decide these candidates from their counted votes; returns transition counts."""
+def consensus_update(
+    *, candidate_ids: Iterable[int], batch: int = BATCH, skip_locked: bool = False
+) -> dict[str, int]:
+    """Re-decide these candidates from their counted votes, `batch` per transaction; returns
+    transition counts. `skip_locked` (the drain): candidates whose queue row another transaction
+    holds are left alone rather than waited for (they stay marked for the next drain)."""
     ids = sorted(set(candidate_ids))
     totals: Counter[str] = Counter()
-    for start in range(0, len(ids), BATCH):
-        totals.update(_update_batch(ids[start : start + BATCH]))
+    for start in range(0, len(ids), batch):
+        totals.update(_update_batch(ids[start : start + batch], skip_locked=skip_locked))
     return dict(totals)
 
 
 @transaction.atomic
-def _update_batch(ids: list[int]) -> Counter[str]:
+def _update_batch(ids: list[int], *, skip_locked: bool = False) -> Counter[str]:
     counts: Counter[str] = Counter()
     if not ids:
         return counts
@@ -101,18 +105,29 @@ def _update_batch(ids: list[int]) -> Counter[str]:
     # assignment, queue rows, candidate rows (each in id order).
     queue = {
         q.candidate_id: q
-        for q in QueueItem.objects.select_for_update().filter(candidate_id__in=ids).order_by("pk")
+        for q in QueueItem.objects.select_for_update(skip_locked=skip_locked)
+        .filter(candidate_id__in=ids)
+        .order_by("pk")
     }
+    if skip_locked:
+        # Waiting on a submit's row while holding the rows before it would make every other
+        # submit on those wait too: only the rows this transaction got are re-decided.
+        ids = sorted(queue)
+        if not ids:
+            return counts
     # Re-decided now: off the drain's list. A submit that marks one again waits for this lock,
     # so its mark lands after this transaction and is drained next time.
     dirty = [pk for pk, q in queue.items() if q.dirty]
     if dirty:
         QueueItem.objects.filter(pk__in=dirty).update(dirty=False)
     # Then the candidate rows, also in id order (gold candidates have no queue row to guard them),
-    # so every writer takes queue rows before candidate rows and never in crossing orders.
+    # so every writer takes queue rows before candidate rows and never in crossing orders. NO KEY
+    # UPDATE: a plain FOR UPDATE also blocks the foreign-key checks of rows that reference a
+    # candidate, so every submit voting on (and next-task leasing) one of these candidates would
+    # wait for this whole re-decision.
     candidates = list(
         Candidate.objects.filter(pk__in=ids)
-        .select_for_update(of=("self",))
+        .select_for_update(of=("self",), no_key=True)
         .only(
             "pk",
             "synset_id",
