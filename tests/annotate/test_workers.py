@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections import Counter
 
 import pytest
 from django.core.management import call_command
@@ -55,7 +56,14 @@ def test_consensus_job_runs_on_a_celery_worker(committed, celery_worker) -> None
     assert SynsetConsensus.objects.filter(calibrated=True).count() == 2
     assert Annotator.objects.filter(fitted_at__isnull=False).count() == voters
     assert QualitySnapshot.objects.filter(synset__isnull=True).exists()
-    assert Candidate.objects.filter(state__in=Candidate.DECIDED).exists()
+    # What to look at when this fails (it has, twice in ~10 runs, both beside other CPU work):
+    # the candidates' states, the annotators' standing and the fitted policies.
+    seen = (
+        Counter(Candidate.objects.values_list("state", flat=True)),
+        Counter(Annotator.objects.values_list("status", flat=True)),
+        list(SynsetConsensus.objects.values("method", "threshold_accept", "threshold_reject")),
+    )
+    assert Candidate.objects.filter(state__in=Candidate.DECIDED).exists(), seen
 
 
 def test_votes_are_committed_even_when_the_broker_is_down(committed, settings, monkeypatch) -> None:
