@@ -206,3 +206,51 @@ def test_a_real_worker_decides_what_annotators_submit_over_http(celery_worker, m
     finally:
         web.stop()
     assert "consensus_drain_task" in celery_worker.output()
+
+
+def test_a_re_decision_in_progress_does_not_hold_up_votes_on_its_candidates(
+    test_database, live_db, annotate_settings
+) -> None:  # type: ignore[no-untyped-def]
+    """Re-deciding a candidate locks its row; inserting a vote checks the vote's foreign key to
+    that row. With FOR UPDATE the check waited for the whole re-decision; FOR NO KEY UPDATE
+    lets it through."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from annotate.models import Vote
+
+    items = sample_candidates(wnids=[BIRD], positives=2, negatives=1, seed=2)
+    queue_sync(full=True)
+    target = items[0].candidate_id
+    annotator = make_user_annotator("v1")
+    locked, release, failed = threading.Event(), threading.Event(), []
+
+    def re_decision_in_flight() -> None:
+        try:
+            with transaction.atomic():
+                consensus_update(candidate_ids=[target])  # its locks last until this commits
+                locked.set()
+                release.wait(30)
+        except Exception as exc:  # surfaced by the main thread
+            failed.append(exc)
+            locked.set()
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=re_decision_in_flight)
+    holder.start()
+    try:
+        assert locked.wait(20) and not failed, failed
+        with connection.cursor() as cursor:  # waiting at all would fail here, not hang
+            cursor.execute("SET lock_timeout = '3s'")
+        candidate = Candidate.objects.get(pk=target)
+        Vote.objects.create(
+            annotator=annotator, candidate=candidate, synset_id=candidate.synset_id, answer=True
+        )
+    finally:
+        release.set()
+        holder.join(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    assert Vote.objects.filter(candidate_id=target).count() == 1
