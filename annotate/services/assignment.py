@@ -103,10 +103,6 @@ def _routing_trust_sql() -> Coalesce:
     return Coalesce("trust", gold_accuracy, output_field=FloatField())
 
 
-# Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
-ORDERING = ("-calibration", "votes", "priority", "candidate_id")
-
-
 def _gold_count(annotator: Annotator, regular: int, open_gold: int) -> int:
     """How many hidden gold items to mix in: ~ANNOTATE_GOLD_FRACTION of the task, drawn at random
     (a fixed count would be countable); more until a new annotator has ANNOTATE_ONBOARDING_GOLD

@@ -82,6 +82,7 @@ def _eligible_where(
     return " AND ".join(where), params
 
 
+# Calibration first, then fewest votes, then the machine-score order: the queue indexes' order.
 ORDER = "q.calibration DESC, q.votes ASC, q.priority ASC"
 
 
