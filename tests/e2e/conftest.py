@@ -54,5 +54,9 @@ def login(page, base_url: str, username: str, password: str) -> None:  # type: i
     page.goto(base_url + "/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.keyboard.press("Enter")
+    # Wait for the login POST's redirect itself: "networkidle" alone can settle before a slow
+    # response (a busy machine) sets the session cookie, and the next goto lands on the login
+    # page again.
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.wait_for_load_state("networkidle")
