@@ -29,7 +29,7 @@ DRAIN_TRANSACTION_ROWS = 100
 
 
 def consensus_drain(*, batch: int = 2000, seconds: float = 20.0) -> int:
-    """Re-decide marked queue rows until none is left (or only rows submits hold), or for about
+    """Re-decide marked queue rows until none is left, or for about
     `seconds` (then ask for another drain, so one task never holds a worker for long). Returns
     the rows re-decided (less any a submit marked again meanwhile)."""
     started, done, previous = time.monotonic(), 0, None
@@ -39,10 +39,12 @@ def consensus_drain(*, batch: int = 2000, seconds: float = 20.0) -> int:
             .order_by("candidate_id")
             .values_list("candidate_id", flat=True)[:batch]
         )
-        if not ids or ids == previous:
-            # Nothing left, or only rows that submits held through the last pass: the next
-            # submit's mark asks for another drain (and beat drains every few seconds).
+        if not ids:
             return done
+        if ids == previous:
+            # Only rows that submits held through the last pass: they commit within
+            # milliseconds, so look again shortly rather than wait on their locks.
+            time.sleep(0.05)
         previous = ids
         consensus_update(candidate_ids=ids, batch=DRAIN_TRANSACTION_ROWS, skip_locked=True)
         done += len(ids) - QueueItem.objects.filter(candidate_id__in=ids, dirty=True).count()
