@@ -10,6 +10,7 @@ import requests
 from rest_framework.authtoken.models import Token
 
 from annotate.models import AssignmentItem, QueueItem, SynsetConsensus
+from annotate.services.annotators import annotator_for_user
 from annotate.services.assignment import task_next
 from annotate.services.consensus import consensus_drain, consensus_update
 from annotate.services.queue import queue_sync
@@ -17,7 +18,14 @@ from annotate.services.sample import sample_candidates
 from annotate.services.submit import Answer, task_submit
 from curation.models import Candidate, Synset
 from tests.annotate.conftest import BIRD, INSECT
-from tests.conftest import WebServer, make_user, purge_queues, wait_for
+from tests.conftest import (
+    WebServer,
+    WorkerProcess,
+    free_port,
+    make_user,
+    purge_queues,
+    wait_for,
+)
 
 DECIDED = (Candidate.State.ACCEPTED, Candidate.State.REJECTED)
 
@@ -256,3 +264,83 @@ def test_a_re_decision_in_progress_does_not_hold_up_votes_on_its_candidates(
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = 0")
     assert Vote.objects.filter(candidate_id=target).count() == 1
+
+
+def test_a_drain_the_broker_refuses_is_decided_inline_and_frees_the_key(
+    live_db, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Redis answers but the broker does not: each submit decides its own rows and leaves no
+    'drain queued' key behind (with one, later submits would count on a drain nobody queued)."""
+    from annotate.services.consensus.drain import DRAIN_KEY
+    from config.redis import redis_client
+
+    for name, value in {
+        "ANNOTATE_CONSENSUS_ASYNC": "true",
+        "ANNOTATE_TASK_SIZE": "5",
+        "ANNOTATE_GOLD_FRACTION": "0",
+        "ANNOTATE_ONBOARDING_GOLD": "0",
+        "ANNOTATE_CALIBRATION_SIZE": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    sample_candidates(wnids=[BIRD], positives=3, negatives=2, seed=5)
+    queue_sync(full=True)
+    tokens = [Token.objects.create(user=make_user(f"crowd{i}", "annotator")).key for i in range(2)]
+    redis_client().delete(DRAIN_KEY)
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"
+    web = WebServer(CELERY_BROKER_URL=dead_broker).start()
+    try:
+        for token in tokens:
+            auth = {"Authorization": f"Token {token}"}
+            work = requests.get(
+                f"{web.url}/api/v1/annotate/next-task", headers=auth, timeout=30
+            ).json()["task"]
+            assert work is not None
+            reply = requests.post(
+                f"{web.url}/api/v1/annotate/tasks/{work['id']}/submit",
+                json={
+                    "client_token": uuid.uuid4().hex,
+                    "answers": [{"item": i["item"], "shows": True} for i in work["items"]],
+                },
+                headers=auth,
+                timeout=60,
+            )
+            assert reply.status_code == 200, reply.text
+            # Re-decided inside the request, and nothing claims a drain is on its way.
+            assert not QueueItem.objects.filter(dirty=True).exists()
+            assert not redis_client().exists(DRAIN_KEY)
+        assert QueueItem.objects.filter(votes=2).count() == 5
+    finally:
+        web.stop()
+        redis_client().delete(DRAIN_KEY)
+    assert "could not queue a consensus drain" in web.log.read_text()
+
+
+def test_beat_drains_rows_whose_drain_request_was_lost(live_db, settings) -> None:  # type: ignore[no-untyped-def]
+    """A drain request can be lost (Redis restarted before a worker took it): the rows stay
+    marked in the database, and the periodic drain of a worker running beat decides them."""
+    from annotate.services.consensus.drain import DRAIN_KEY
+    from config.redis import redis_client
+
+    settings.ANNOTATE_CONSENSUS_ASYNC = True
+    settings.ANNOTATE_GOLD_FRACTION = 0
+    settings.ANNOTATE_ONBOARDING_GOLD = 0
+    settings.ANNOTATE_CALIBRATION_SIZE = 0
+    items = sample_candidates(wnids=[BIRD], positives=4, negatives=3, seed=11)
+    queue_sync(full=True)
+    purge_queues()
+    annotator = annotator_for_user(make_user("crowd0", "annotator"))
+    voted = _label_until_done([annotator], {i.candidate_id: i.truth for i in items})
+    assert voted and QueueItem.objects.filter(dirty=True).count() == voted
+    purge_queues()  # the requests are lost, as with a Redis restart
+    redis_client().delete(DRAIN_KEY)
+    worker = WorkerProcess(queues="default,cpu", beat=True).start()
+    try:
+        wait_for(
+            lambda: not QueueItem.objects.filter(dirty=True).exists(),
+            timeout=90,
+            what="beat's periodic drain",
+        )
+    finally:
+        worker.stop()
+        purge_queues()
+    assert "Sending due task drain-consensus" in worker.output()  # beat asked, not a submit

@@ -60,9 +60,21 @@ def consensus_drain_request() -> bool:
     from worker.tasks import consensus_drain_task
 
     try:
-        if redis_client().set(DRAIN_KEY, "1", nx=True, ex=DRAIN_KEY_SECONDS):
-            consensus_drain_task.apply_async()
-        return True
+        client = redis_client()
+        if not client.set(DRAIN_KEY, "1", nx=True, ex=DRAIN_KEY_SECONDS):
+            return True  # a drain is queued and has not started: it will see this caller's rows
     except Exception:
         logger.warning("could not ask for a consensus drain; re-deciding inline", exc_info=True)
+        return False
+    try:
+        consensus_drain_task.apply_async()
+        return True
+    except Exception:
+        # Nothing was queued: free the key, or every submit until it expires would count on a
+        # drain that never comes (and the last ones' rows would wait for beat).
+        try:
+            client.delete(DRAIN_KEY)
+        except Exception:
+            logger.warning("could not clear the drain key", exc_info=True)
+        logger.warning("could not queue a consensus drain; re-deciding inline", exc_info=True)
         return False
