@@ -146,10 +146,13 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """A real `celery worker` process on all queues."""
+    """A real `celery worker` process on all queues; `beat`: with celery beat embedded (`-B`), as
+    `make demo` runs it, so the periodic tasks (the consensus drain, the stale-job sweep) run."""
 
-    def __init__(self, queues: str = "default,cpu,gpu", concurrency: int = 1, **env: str) -> None:
-        self.queues, self.concurrency, self.env = queues, concurrency, env
+    def __init__(
+        self, queues: str = "default,cpu,gpu", concurrency: int = 1, beat: bool = False, **env: str
+    ) -> None:
+        self.queues, self.concurrency, self.beat, self.env = queues, concurrency, beat, env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(settings.DATA_ROOT) / f"worker-{os.getpid()}-{time.monotonic_ns()}.log"
 
@@ -161,6 +164,8 @@ class WorkerProcess:
             "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h", "--without-gossip",
             "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
+        if self.beat:
+            cmd += ["-B", "-s", str(self.log.with_suffix(".beat-schedule"))]
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
