@@ -173,18 +173,21 @@ def test_redis_restart_during_annotation_loses_no_vote(private_redis, monkeypatc
     job_id = int(
         run_django(
             "from curation.services.jobs import job_create, job_dispatch\n"
-            "j = job_create(kind='test_sleep', params={'n': 30, 'chunk': 3, 'sleep': 0.2})\n"
+            "j = job_create(kind='test_sleep', params={'n': 60, 'chunk': 3, 'sleep': 0.2})\n"
             "job_dispatch(job=j); print(j.pk)"
         )
     )
     crowd = Annotators(web.url, list(tokens))
     threads = [threading.Thread(target=crowd.run, args=(t,), daemon=True) for t in tokens]
     try:
+        # The job first, then the crowd: both must be under way when Redis dies (a CI run whose
+        # worker was busy draining let the crowd finish before the job had begun).
+        wait_for(lambda: Job.objects.get(pk=job_id).done >= 3, timeout=60, what="job progress")
         for t in threads:
             t.start()
         wait_for(lambda: sum(crowd.acked.values()) >= 40, timeout=60, what="votes to flow")
-        wait_for(lambda: Job.objects.get(pk=job_id).done >= 3, timeout=60, what="job progress")
         acked_before = sum(crowd.acked.values())
+        assert not Job.objects.get(pk=job_id).is_finished, "the job ended before Redis was killed"
         private_redis.kill()
         time.sleep(2.0)
         private_redis.start()
@@ -233,7 +236,7 @@ def test_redis_restart_during_annotation_loses_no_vote(private_redis, monkeypatc
     assert sum(expected.values()) > acked_before and acked_after_restart > 0
     job = Job.objects.get(pk=job_id)
     assert job.status == Job.Status.SUCCEEDED, (job.status, job.error, worker.output()[-2000:])
-    assert (job.done, job.total) == (30, 30)
+    assert (job.done, job.total) == (60, 60)
 
 
 # --- PostgreSQL restart under a serving gunicorn ----------------------------------------------
