@@ -9,7 +9,6 @@ from collections import Counter
 
 import pytest
 from django.core.management import call_command
-from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
 from annotate.models import Annotator, QualitySnapshot, SynsetConsensus, Vote
@@ -20,7 +19,7 @@ from annotate.services.simulate import Truth, crowd_pool, run_local, sim_users
 from annotate.services.submit import Answer, task_submit
 from curation.models import Candidate, Job
 from tests.annotate.conftest import BIRD, INSECT
-from tests.conftest import make_user, wait_for
+from tests.conftest import free_port, make_user, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -67,17 +66,20 @@ def test_consensus_job_runs_on_a_celery_worker(committed, celery_worker) -> None
 
 
 def test_votes_are_committed_even_when_the_broker_is_down(committed, settings, monkeypatch) -> None:
-    """A submit that completes calibration asks for a refit job; with Redis down the job cannot be
-    sent, yet the votes are stored and the reply is normal (the job waits for the sweeper)."""
+    """A submit that completes calibration asks for a refit job; with the broker unreachable (a
+    port nothing listens on) the job cannot be sent, yet the votes are stored and the reply is
+    normal (the job waits for the sweeper)."""
+    from config.celery import app
+
     settings.ANNOTATE_CALIBRATION_SIZE = 2
     settings.ANNOTATE_CALIBRATION_VOTES = 1
     settings.ANNOTATE_CONSENSUS_METHOD = "dynamic"
     queue_sync(full=True)
-
-    def broker_down(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr("worker.tasks.job_run.apply_async", broker_down)
+    # This process's Celery app publishes through cached connection pools: point it at the dead
+    # port and drop the pools (monkeypatch puts the live ones back afterwards).
+    monkeypatch.setattr(app.conf, "broker_url", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
     user = make_user("anna", "annotator")
     annotator = Annotator.objects.create(user=user, external_id=f"user:{user.pk}")
     task = task_next(annotator=annotator)
