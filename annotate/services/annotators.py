@@ -171,19 +171,9 @@ def annotators_refresh_gold(*, annotator_ids: list[int] | None = None) -> list[i
     return [a.pk for a in rows if _apply_gold_floor(a)]
 
 
-def annotator_refresh_own_gold(annotator_id: int) -> bool:
-    """annotators_refresh_gold for the one annotator who just submitted, in two statements
-    (it runs on every submit); True when this blocked them."""
-    from annotate.services import task_sql
-
-    tally = task_sql.gold_tally(annotator_id)
-    if tally is None:
-        return False
-    answers, correct, stored_answers, stored_correct, status = tally
-    if (answers, correct) != (stored_answers, stored_correct):
-        task_sql.set_gold(annotator_id, answers, correct)
-    if status != Annotator.Status.ACTIVE or gold_below_floor(correct, answers) is None:
-        return False
+def annotator_apply_gold_floor(annotator_id: int) -> bool:
+    """The gold floor for one annotator whose submit left their stored gold counts under it
+    (task_sql.annotator_seen re-tallies them on every submit); True when this blocked them."""
     return _apply_gold_floor(Annotator.objects.get(pk=annotator_id))
 
 

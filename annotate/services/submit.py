@@ -28,6 +28,7 @@ from annotate.models import (
     Vote,
 )
 from annotate.services import task_sql
+from annotate.services.annotators import gold_below_floor
 from annotate.services.assignment import TaskNotFound
 
 logger = logging.getLogger(__name__)
@@ -143,8 +144,6 @@ def _store_votes(
     per_item_ms = (
         min(duration_ms // max(len(answered), 1), MAX_MS) if duration_ms is not None else None
     )
-    status = Annotator.objects.filter(pk=annotator.pk).values_list("status", flat=True).get()
-    counting = status != Annotator.Status.BLOCKED
     now = timezone.now()
     recorded = task_sql.insert_votes(
         [
@@ -167,14 +166,21 @@ def _store_votes(
     task.duration_ms = duration_ms
     task.result = reply
     task.save(update_fields=["status", "client_token", "submitted_at", "duration_ms", "result"])
-    task_sql.annotator_seen(annotator.pk, len(recorded), now)
+    # The annotator row: their status as of this (locked) update decides whether the votes count.
+    status, gold_answers, gold_correct = task_sql.annotator_seen(annotator.pk, len(recorded), now)
+    counting = status != Annotator.Status.BLOCKED
     # Leases come back; each counted new vote uses up one unit of its candidate's need until
     # consensus recomputes it (`dirty`: the drain's list, see consensus/drain.py). Last before the
     # commit: other annotators' submits on these candidates wait for these row locks.
     leased = [cand for cand, _, is_leased in items.values() if is_leased]
     task_sql.settle_queue(leased, sorted(recorded) if counting else [])
     regular = [cand for cand, gold, _ in items.values() if not gold]
-    stored = StoredVotes(regular=regular, regular_votes=len(recorded.intersection(regular)))
+    stored = StoredVotes(
+        regular=regular,
+        regular_votes=len(recorded.intersection(regular)),
+        under_gold_floor=status == Annotator.Status.ACTIVE
+        and gold_below_floor(gold_correct, gold_answers) is not None,
+    )
     return task, reply, True, status, stored
 
 
@@ -196,6 +202,7 @@ class StoredVotes:
 
     regular: list[int]  # the task's non-gold candidates
     regular_votes: int  # votes recorded on them
+    under_gold_floor: bool = False  # an active annotator whose gold accuracy is now too low
 
 
 def _after_votes(
@@ -208,12 +215,10 @@ def _after_votes(
 ) -> None:
     """Consensus for the touched candidates, gold bookkeeping, and maybe a refit job. Failures are
     logged, never raised: the votes are already safe, and a full `consensus` run catches up."""
-    from annotate.services.annotators import annotator_refresh_own_gold
     from annotate.services.consensus import (
         consensus_drain_request,
         consensus_note_votes,
         consensus_request_refit,
-        consensus_update,
     )
 
     # Off the request path when asked (the drain re-decides the rows this submit marked), unless
@@ -221,32 +226,47 @@ def _after_votes(
     inline = decide_now or not (
         settings.ANNOTATE_CONSENSUS_ASYNC and counted and consensus_drain_request()
     )
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                # Unconditionally, so a task with gold takes no longer than one without.
-                annotator_refresh_own_gold(annotator.pk)
-                if inline:
-                    consensus_update(candidate_ids=stored.regular)
-            break
-        except OperationalError as exc:  # a deadlock or lock timeout: re-deciding is idempotent
-            if attempt == 2:
-                logger.exception("consensus after submitting task %s failed", task.pk)
-                return
-            logger.warning("consensus after task %s: %s; retrying", task.pk, exc)
-            clock.sleep(0.05 * (attempt + 1))
-        except Exception:
-            logger.exception("consensus after submitting task %s failed", task.pk)
-            return
+    if (inline or stored.under_gold_floor) and not _decide(
+        task, annotator.pk, stored, inline=inline
+    ):
+        return
     if not counted:
         return
     try:
-        # Outside that transaction: the synset's vote counter is one row every submit on the
-        # synset updates, so it is locked for one statement, not for a whole re-decision.
+        # In a statement of its own: the synset's vote counter is one row every submit on the
+        # synset updates, so it is locked for one statement, not for a whole transaction.
         wanted = consensus_note_votes(synset_counts={task.synset_id: stored.regular_votes})
         consensus_request_refit(synset_ids=wanted)
     except Exception:
         logger.exception("counting the votes of task %s for a refit failed", task.pk)
+
+
+def _decide(task: Assignment, annotator_id: int, stored: StoredVotes, *, inline: bool) -> bool:
+    """The gold floor (when this submit left the annotator under it) and, when `inline`, the
+    re-decision of the task's candidates, apart from the votes' transaction: flagging or blocking
+    re-decides other candidates, whose locks must not be taken while this task's queue rows are
+    held. False when it failed (logged; a full `consensus` run catches up)."""
+    from annotate.services.annotators import annotator_apply_gold_floor
+    from annotate.services.consensus import consensus_update
+
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                if stored.under_gold_floor:
+                    annotator_apply_gold_floor(annotator_id)
+                if inline:
+                    consensus_update(candidate_ids=stored.regular)
+            return True
+        except OperationalError as exc:  # a deadlock or lock timeout: re-deciding is idempotent
+            if attempt == 2:
+                logger.exception("consensus after submitting task %s failed", task.pk)
+                return False
+            logger.warning("consensus after task %s: %s; retrying", task.pk, exc)
+            clock.sleep(0.05 * (attempt + 1))
+        except Exception:
+            logger.exception("consensus after submitting task %s failed", task.pk)
+            return False
+    return False
 
 
 def annotator_progress(*, annotator: Annotator) -> dict[str, Any]:

@@ -197,6 +197,52 @@ def test_gold_never_appears_in_anything_an_annotator_sees(sample, settings) -> N
     assert "is_gold" not in html
 
 
+@pytest.mark.parametrize("auto_block", [True, False])
+def test_wrong_gold_answers_take_an_annotator_out_of_good_standing_on_submit(
+    sample, settings, auto_block
+) -> None:  # type: ignore[no-untyped-def]
+    """Each submit re-tallies the annotator's gold answers; once they are surely under the floor
+    the annotator is blocked (ANNOTATE_AUTO_BLOCK) or flagged for review, and says so."""
+    from annotate.models import AssignmentItem
+
+    settings.ANNOTATE_GOLD_FRACTION = 0.5
+    settings.ANNOTATE_GOLD_MIN_ANSWERS = 4
+    settings.ANNOTATE_AUTO_BLOCK = auto_block
+    truth = sample.truth()
+    for item in sample.of(BIRD)[:8]:
+        gold_mark(candidate=Candidate.objects.get(pk=item.candidate_id), truth=item.truth)
+    user = make_user("gil", "annotator")
+    api = APIClient()
+    api.force_authenticate(user)
+    gold_seen = 0
+    while (task := api.get("/api/v1/annotate/next-task").json()["task"]) is not None:
+        cells = {
+            c.token: c
+            for c in AssignmentItem.objects.filter(token__in=[i["item"] for i in task["items"]])
+        }
+        # Gold answered wrongly, everything else rightly.
+        answers = [
+            {"item": t, "shows": truth[c.candidate_id] != c.is_gold} for t, c in cells.items()
+        ]
+        gold_seen += sum(c.is_gold for c in cells.values())
+        reply = api.post(
+            f"/api/v1/annotate/tasks/{task['id']}/submit",
+            {"client_token": uuid.uuid4().hex, "answers": answers},
+            format="json",
+        )
+        assert reply.status_code == 200, reply.json()
+        annotator = Annotator.objects.get(user=user)
+        assert (annotator.gold_answers, annotator.gold_correct) == (gold_seen, 0)
+        if annotator.status != Annotator.Status.ACTIVE:
+            break
+    assert gold_seen >= 4
+    expected = Annotator.Status.BLOCKED if auto_block else Annotator.Status.FLAGGED
+    assert annotator.status == expected
+    assert "gold accuracy 0%" in annotator.status_reason
+    standing = api.get("/api/v1/annotate/me").json()["standing"]
+    assert standing == ("paused" if auto_block else "under review")
+
+
 def test_blocked_annotator_gets_403_with_a_reason(sample, annotator, annotator_api) -> None:  # type: ignore[no-untyped-def]
     from annotate.services.annotators import annotator_for_user, annotator_set_status
 
