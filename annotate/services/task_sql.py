@@ -306,10 +306,10 @@ def annotator_seen(annotator_id: int, votes: int, now: datetime) -> tuple[str, i
         "(SELECT COUNT(*) FROM annotate_vote v JOIN annotate_golditem g"
         " ON g.candidate_id = v.candidate_id WHERE v.annotator_id = %s{})"
     )
-    answers, correct = gold.format(""), gold.format(" AND v.answer = g.truth")
+    tally_answers, tally_correct = gold.format(""), gold.format(" AND v.answer = g.truth")
     rows = _rows(
         "UPDATE annotate_annotator SET last_seen_at = %s, votes_count = votes_count + %s,"
-        f" gold_answers = {answers}, gold_correct = {correct}"
+        f" gold_answers = {tally_answers}, gold_correct = {tally_correct}"
         " WHERE id = %s RETURNING status, gold_answers, gold_correct",
         [_when(now), votes, annotator_id, annotator_id, annotator_id],
     )
