@@ -194,7 +194,7 @@ def test_simulated_crowd_decides_the_sample_accurately(sample, settings) -> None
     users = sim_users(workers)
     annotators = {w.name: users[w.name][0] for w in workers}
     truth = Truth(labels={(i.sha256, i.wnid): i.truth for i in items.values()})
-    for _ in range(3):  # collect, refit, collect again (what the refit job does on its own)
+    for _ in range(4):  # collect, refit, collect again (what the refit job does on its own)
         run_local(workers, annotators, truth, seed=11)
         annotators_fit()
         for synset in Synset.objects.filter(wnid__in=[BIRD, INSECT]):
