@@ -34,10 +34,9 @@ def _rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def _run(sql: str, params: Sequence[Any]) -> int:
+def _run(sql: str, params: Sequence[Any]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def _postgres() -> bool:
