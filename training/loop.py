@@ -181,6 +181,11 @@ class Trainer:
         )  # fmt: skip
         self.start_epoch = 1
         self._maybe_resume()
+        if self.rank == 0:
+            # Rows past the checkpoint belong to epochs about to be trained again, including
+            # epoch 1's row of a run killed before its first checkpoint was written.
+            rows = _history_upto(self.out / "metrics.jsonl", self.start_epoch - 1)
+            _write_atomic(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg
@@ -212,9 +217,6 @@ class Trainer:
         if "scaler" in ckpt and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch = int(ckpt["epoch"]) + 1
-        if self.rank == 0:
-            rows = _history_upto(self.out / "metrics.jsonl", int(ckpt["epoch"]))
-            _write_atomic(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         log(f"resumed from {path} at epoch {ckpt['epoch']}")
 
     # -- steps -----------------------------------------------------------------------------------

@@ -122,6 +122,23 @@ def test_resume_continues_from_the_checkpoint(sample_export: Path, tmp_path: Pat
     )
 
 
+def test_a_run_killed_before_its_first_checkpoint_trains_epoch_one_once(
+    sample_export: Path, tmp_path: Path
+) -> None:
+    # The kill lands between epoch 1's metrics row and its checkpoint: there is a row and no
+    # checkpoint. The resumed run starts at epoch 1 and must not keep the dead run's row.
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train_loss": 99.0}) + "\n")
+    out = train("--data", str(sample_export), "--out", str(run), "--epochs", "2", *FAST,
+                "--resume")  # fmt: skip
+    assert "no checkpoint at" in out.stdout
+    got = rows(run)
+    assert [r["epoch"] for r in got] == [1, 2]
+    assert got[0]["train_loss"] != 99.0
+    assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())["history"]] == [1, 2]
+
+
 def wait_for(pred, timeout: float = 300) -> None:  # type: ignore[no-untyped-def]
     import time
 
