@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 
@@ -31,6 +32,7 @@ from curation.services.dedup import (
 )
 from curation.services.ingest import ingest_start
 from tests.worker.dedup_data import BIRD, MAMMAL, embed_images, originals, write_copies
+from worker.dedup.handler import _colour_mismatches, _owned
 
 NEAR_EXACT = ["resize", "jpeg30", "bright", "png"]
 
@@ -105,6 +107,52 @@ def test_planted_near_exact_duplicates_are_found_and_excluded(clean_dedup, tmp_p
     again = dedup_start(inline=True)
     assert again.status == Job.Status.SUCCEEDED
     assert snapshot() == before  # idempotent: no new rows
+
+
+def test_each_candidate_pair_is_pixel_checked_once(clean_dedup, tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    # Every image of a first run is a pending query, so each close pair is found from both
+    # ends (in one chunk or two): the check must still run once per pair.
+    settings.DEDUP_CHUNK_SIZE = 7  # several chunks: the two ends of a pair land in different ones
+    build_set(tmp_path / "src")
+    ingest_start(source=tmp_path / "src", source_name="dedup-test", inline=True)
+    job = dedup_start(inline=True)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.chunks.count() >= 3
+
+    hashes = dict(Image.objects.values_list("pk", "phash"))
+    ids = sorted(hashes)
+    close = {
+        (a, b)
+        for i, a in enumerate(ids)
+        for b in ids[i + 1 :]
+        if ((hashes[a] ^ hashes[b]) & (2**64 - 1)).bit_count() <= settings.DEDUP_PHASH_RADIUS
+    }
+    exact = set(DuplicateEdge.objects.filter(kind="exact").values_list("image_a", "image_b"))
+    refuted = _colour_mismatches(sorted(close - exact))
+    expected = len(close - exact - refuted)
+    assert expected >= 9  # three planted groups of five, one exact pair each
+    assert job.result["pixel_checks"] == expected
+    assert job.result["candidates"] == len(close - refuted)
+    again = dedup_start(inline=True)
+    assert (again.result["pixel_checks"], again.result["candidates"]) == (0, 0)
+
+
+def test_a_pair_found_from_both_ends_is_kept_by_the_lower_ones_search_only() -> None:
+    a = np.array([1, 2, 5, 7, 9])
+    b = np.array([2, 1, 4, 5, 8])
+    pending = np.array([9, 1, 2, 4, 5, 7])  # 8 is indexed but not pending
+    asked: list[list[int]] = []
+
+    def found_from(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        asked.append(sorted(pending[rows].tolist()))
+        # 1 finds 2 and 4 finds 5; 5's capped list does not hold 7.
+        return np.array([1, 4]), np.array([2, 5])
+
+    keep = _owned(a, b, pending, found_from)
+    # (2, 1): 1's search holds it. (5, 4): 4's does. (7, 5): 5's search does not find 7.
+    # (9, 8): 8 is searched by nobody. (1, 2): its own lower end.
+    assert keep.tolist() == [True, False, False, True, True]
+    assert asked == [[1, 4, 5]]
 
 
 def test_not_a_duplicate_is_respected_by_a_rerun(clean_dedup, tmp_path: Path) -> None:

@@ -24,19 +24,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 
-from curation.models import Image, Job, JobChunk, ModelArtifact
+from curation.models import DuplicateEdge, Image, Job, JobChunk, ModelArtifact, NotDuplicatePair
 from curation.services.jobs import ChunkSpec, Progress
 from worker.dedup import search, store
 from worker.embeddings import EmbeddingStore
 
 logger = logging.getLogger(__name__)
 PHASH = "phash"
+MASK64 = 2**64 - 1  # pHashes are stored as signed 64-bit integers
 _cache: dict[tuple[str, float], store.StoredIndex] = {}
 
 
@@ -184,15 +185,45 @@ def _same_pixels(a: Image, b: Image) -> bool:
         return False
 
 
+FoundFrom = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _owned(
+    a: np.ndarray, b: np.ndarray, pending_ids: np.ndarray, found_from: FoundFrom
+) -> np.ndarray:
+    """Which (query a, match b) pairs this search keeps. A pair whose two ends are both pending
+    is found twice, once from each end (in this chunk or another chunk of the job): only the
+    search from its lower id keeps it, so its pixel check runs once. A pair that the search from
+    the other end does not find (a capped candidate list, an approximate index) stays here.
+    `found_from(rows)` runs the search from the pending queries at those positions."""
+    mirrored = (a > b) & np.isin(b, pending_ids)
+    keep = ~mirrored
+    if mirrored.any():
+        order = np.argsort(pending_ids, kind="stable")
+        ends = np.unique(b[mirrored])
+        qa, qb = found_from(order[np.searchsorted(pending_ids[order], ends)])
+        back = set(zip(qa.tolist(), qb.tolist(), strict=True))
+        rows = np.nonzero(mirrored)[0]
+        keep[rows] = [
+            (y, x) not in back
+            for x, y in zip(a[rows].tolist(), b[rows].tolist(), strict=True)
+        ]  # fmt: skip
+    return keep
+
+
 def search_phash_slice(start: int, stop: int, radius: int) -> list[tuple[int, int, str, float]]:
     stored = _load_cached(PHASH, binary=True, model="")
     if stored is None:
         raise RuntimeError("the pHash index vanished while the job ran; run dedup again")
+    index_ids = stored.ids
     pending_ids, pending_x = store.pending(PHASH)
-    q_ids = pending_ids[start:stop]
-    pairs = search.binary_pairs(stored.index, np.asarray(pending_x[start:stop]), radius)
-    a, b = q_ids[pairs.query], stored.ids[pairs.base]
-    keep = a != b
+
+    def search_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, search.Pairs]:
+        p = search.binary_pairs(stored.index, np.asarray(pending_x[rows]), radius)
+        return pending_ids[rows][p.query], index_ids[p.base], p
+
+    a, b, pairs = search_rows(np.arange(start, stop))
+    keep = (a != b) & _owned(a, b, pending_ids, lambda rows: search_rows(rows)[:2])
     a, b, sim, dist = a[keep], b[keep], pairs.similarity[keep], pairs.distance[keep]  # type: ignore[index]
     edges: list[tuple[int, int, str, float]] = []
     zero = [(int(x), int(y)) for x, y, d in zip(a, b, dist, strict=True) if d == 0]
@@ -263,6 +294,24 @@ def _colour_mismatches(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
     return refuted
 
 
+def _within_phash_radius(a: np.ndarray, b: np.ndarray, radius: int) -> np.ndarray:
+    """Pairs the pHash search finds (and checks) itself: both hashed, Hamming <= radius."""
+    if len(a) == 0:
+        return np.zeros(0, dtype=bool)
+    hashes = dict(
+        Image.objects.filter(
+            pk__in=set(a.tolist()) | set(b.tolist()), phash__isnull=False
+        ).values_list("pk", "phash")
+    )
+
+    def close(x: int, y: int) -> bool:
+        return (
+            x in hashes and y in hashes and ((hashes[x] ^ hashes[y]) & MASK64).bit_count() <= radius
+        )
+
+    return np.array([close(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)], bool)
+
+
 def search_near_slice(
     model: str, start: int, stop: int, job_params: dict[str, Any]
 ) -> list[tuple[int, int, str, float]]:
@@ -271,16 +320,27 @@ def search_near_slice(
     if stored is None:
         raise RuntimeError(f"the {name} index vanished while the job ran; run dedup again")
     threshold = near_threshold(stored, job_params)
+    index_ids = stored.ids
     pending_ids, pending_x = store.pending(name)
-    q_ids = pending_ids[start:stop]
-    pairs = search.float_pairs(stored.index, np.asarray(pending_x[start:stop]), threshold)
-    keep = q_ids[pairs.query] != stored.ids[pairs.base]
-    pairs = search.Pairs(pairs.query[keep], pairs.base[keep], pairs.similarity[keep])
-    pairs = search.top_per_query(pairs, int(settings.DEDUP_MAX_CANDIDATES))
-    a, b = q_ids[pairs.query], stored.ids[pairs.base]
+    cap = int(settings.DEDUP_MAX_CANDIDATES)
+
+    def search_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, search.Pairs]:
+        q_ids = pending_ids[rows]
+        p = search.float_pairs(stored.index, np.asarray(pending_x[rows]), threshold)
+        keep = q_ids[p.query] != index_ids[p.base]
+        p = search.top_per_query(search.Pairs(p.query[keep], p.base[keep], p.similarity[keep]), cap)
+        return q_ids[p.query], index_ids[p.base], p
+
+    a, b, pairs = search_rows(np.arange(start, stop))
+    keep = _owned(a, b, pending_ids, lambda rows: search_rows(rows)[:2])
+    keep &= ~_within_phash_radius(
+        a, b, int(job_params.get("phash_radius", settings.DEDUP_PHASH_RADIUS))
+    )
     return [
         (x, y, "near", min(1.0, max(0.0, float(s))))
-        for x, y, s in zip(a.tolist(), b.tolist(), pairs.similarity.tolist(), strict=True)
+        for x, y, s in zip(
+            a[keep].tolist(), b[keep].tolist(), pairs.similarity[keep].tolist(), strict=True
+        )
     ]
 
 
@@ -300,29 +360,47 @@ def _thumbnail(image: Image) -> Any:
         return None
 
 
-def verify_edges(edges: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
-    """The edges whose two thumbnails match pixel by pixel (worker.dedup.verify); exact edges
-    (identical pixels) pass as they are. DEDUP_VERIFY_MAX_DIFF = 0 turns the check off."""
+def verify_edges(
+    edges: list[tuple[int, int, str, float]],
+) -> tuple[list[tuple[int, int, str, float]], int]:
+    """The edges whose two thumbnails match pixel by pixel (worker.dedup.verify), and how many
+    pairs were checked. Exact edges (identical pixels) and pairs already stored as edges (checked
+    by an earlier chunk or job) pass unchecked; a curator's "not a duplicate" pairs are dropped;
+    each unordered pair is checked once. DEDUP_VERIFY_MAX_DIFF = 0 turns the check off."""
     limit = float(settings.DEDUP_VERIFY_MAX_DIFF)
-    todo = [e for e in edges if e[2] != "exact"]
+    out = [e for e in edges if e[2] == "exact"]
+    todo: dict[tuple[int, int], list[tuple[int, int, str, float]]] = {}
+    for e in edges:
+        if e[2] != "exact" and e[0] != e[1]:
+            todo.setdefault((min(e[:2]), max(e[:2])), []).append(e)
     if limit <= 0 or not todo:
-        return edges
+        return out + [e for group in todo.values() for e in group], 0
+    lows = sorted({a for a, _ in todo})
+    known = set(DuplicateEdge.objects.filter(image_a__in=lows).values_list("image_a", "image_b"))
+    refused = set(
+        NotDuplicatePair.objects.filter(image_a__in=lows).values_list("image_a", "image_b")
+    )
     from threadpoolctl import threadpool_limits
 
     from worker.dedup.verify import verify_pair
 
-    images = Image.objects.in_bulk({i for e in todo for i in e[:2]})
+    images = Image.objects.in_bulk({i for pair in todo for i in pair})
     pictures: dict[int, Any] = {}
-    out = [e for e in edges if e[2] == "exact"]
+    checked = 0
     with threadpool_limits(1):  # small matrix products: BLAS threads only contend
-        for edge in todo:
-            for i in edge[:2]:
-                if i not in pictures:
-                    pictures[i] = _thumbnail(images[i]) if i in images else None
-            pa, pb = pictures[edge[0]], pictures[edge[1]]
-            if pa is not None and pb is not None and verify_pair(pa, pb, max_diff=limit).ok:
-                out.append(edge)
-    return out
+        for (a, b), group in todo.items():
+            if (a, b) in refused:
+                continue
+            if (a, b) not in known:
+                for i in (a, b):
+                    if i not in pictures:
+                        pictures[i] = _thumbnail(images[i]) if i in images else None
+                pa, pb = pictures[a], pictures[b]
+                checked += 1
+                if pa is None or pb is None or not verify_pair(pa, pb, max_diff=limit).ok:
+                    continue
+            out.extend(group)
+    return out, checked
 
 
 # --- the job --------------------------------------------------------------------------------------
@@ -356,11 +434,16 @@ class DedupHandler:
             found = search_phash_slice(p["start"], p["stop"], radius)
         else:
             found = search_near_slice(p["model"], p["start"], p["stop"], job.params)
-        edges = verify_edges(found)
+        edges, checked = verify_edges(found)
         written = edges_upsert(edges=edges)
+        # Counted for the job's result (a re-run chunk overwrites its own count).
+        JobChunk.objects.filter(pk=chunk.pk).update(
+            payload={**p, "candidates": len(found), "pixel_checks": checked}
+        )
         progress(
             p["stop"] - p["start"],
-            message=f"{p['index']}: {len(edges)} links of {len(found)} candidates ({written} new)",
+            message=f"{p['index']}: {len(edges)} links of {len(found)} candidates "
+            f"({checked} pixel-checked, {written} new)",
         )
 
     def finalize(self, job: Job) -> dict[str, Any]:
@@ -371,6 +454,9 @@ class DedupHandler:
         if model:
             store.clear_pending(near_name(model), job_id=job.pk)
         stats = duplicate_groups_rebuild()
+        counts = [c.payload for c in job.chunks.all()]
+        stats["candidates"] = sum(int(c.get("candidates", 0)) for c in counts)
+        stats["pixel_checks"] = sum(int(c.get("pixel_checks", 0)) for c in counts)
         stats["model"] = model or ""
         stats["gpu"] = search.gpu_count() > 0
         return stats
