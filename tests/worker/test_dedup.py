@@ -5,12 +5,14 @@ queue."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from annotate.models import QueueItem
 from annotate.services.queue import queue_sync
@@ -115,7 +117,9 @@ def test_each_candidate_pair_is_pixel_checked_once(clean_dedup, tmp_path: Path, 
     settings.DEDUP_CHUNK_SIZE = 7  # several chunks: the two ends of a pair land in different ones
     build_set(tmp_path / "src")
     ingest_start(source=tmp_path / "src", source_name="dedup-test", inline=True)
-    job = dedup_start(inline=True)
+    out = io.StringIO()
+    call_command("dedup", "--inline", stdout=out)
+    job = Job.objects.filter(kind="dedup").latest("pk")
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.chunks.count() >= 3
 
@@ -133,6 +137,7 @@ def test_each_candidate_pair_is_pixel_checked_once(clean_dedup, tmp_path: Path, 
     assert expected >= 9  # three planted groups of five, one exact pair each
     assert job.result["pixel_checks"] == expected
     assert job.result["candidates"] == len(close - refuted)
+    assert f"candidate pairs {len(close - refuted)} · pixel-checked {expected} (" in out.getvalue()
     again = dedup_start(inline=True)
     assert (again.result["pixel_checks"], again.result["candidates"]) == (0, 0)
 

@@ -78,4 +78,9 @@ class Command(BaseCommand):
             f" · changed {r.get('changed_groups', 0):,} · candidates excluded "
             f"{r.get('excluded', 0):,} · returned to annotation {r.get('restored', 0):,}"
         )
+        w(
+            f"  this run: candidate pairs {r.get('candidates', 0):,} · pixel-checked "
+            f"{r.get('pixel_checks', 0):,} (the rest: identical pixels, already linked, or"
+            " not a duplicate)"
+        )
         w("  review: /curate/duplicates/")
