@@ -150,45 +150,62 @@ def _pictures(thumbs: list[Path], rows: set[int]) -> dict[int, object]:
 _POOL: dict[str, Any] = {}
 
 
-def _check_rows(rows: np.ndarray, max_diff: float) -> tuple[np.ndarray, float]:
-    """Pixel-check diffs of the candidate rows `rows` (inf where a veto holds: at every limit),
-    decoding each thumbnail once when first needed, as a job's chunk does; and the seconds
-    spent decoding."""
+def _check_rows(
+    pairs: np.ndarray, thumbs: dict[int, Path], max_diff: float
+) -> tuple[np.ndarray, float]:
+    """Pixel-check diffs of `pairs` (inf where a veto holds: at every limit), decoding each
+    thumbnail once when first needed, as a job's chunk does; and the seconds spent decoding."""
     from threadpoolctl import threadpool_limits
 
     from worker.dedup.verify import verify_pair
 
-    pairs, thumbs = _POOL["pairs"], _POOL["thumbs"]
     pictures: dict[int, object] = {}
     decoding = 0.0
-    out = np.empty(len(rows), np.float32)
+    out = np.empty(len(pairs), np.float32)
     with threadpool_limits(1):
-        for n, r in enumerate(rows.tolist()):
-            i, j = pairs[r]
+        for n, (i, j) in enumerate(pairs.tolist()):
             for k in (i, j):
                 if k not in pictures:
                     start = time.perf_counter()
-                    pictures.update(_pictures(thumbs, {k}))
+                    pictures[k] = _pictures([thumbs[k]], {0})[0]
                     decoding += time.perf_counter() - start
-            v = verify_pair(pictures[i], pictures[j], max_diff=max_diff)
+            v = verify_pair(pictures[i], pictures[j], max_diff=max_diff)  # type: ignore[arg-type]
             out[n] = np.inf if v.veto else v.diff
     return out, decoding
 
 
-def _check_all(
-    pairs: np.ndarray, thumbs: list[Path], max_diff: float, processes: int
-) -> tuple[np.ndarray, float]:
-    """Every candidate checked by `processes` forked processes (interleaved rows: even load), as
-    the worker's processes share a job's chunks. Also returns the decoding's share of the time."""
+def start_checkers(processes: int) -> None:
+    """The checking processes, started before anything is timed: the worker's processes are
+    running before a job arrives."""
     from multiprocessing import get_context
 
-    _POOL.update(pairs=pairs, thumbs=thumbs)
+    import worker.dedup.verify  # noqa: F401  (imported once, before the fork)
+
+    if processes > 1 and "pool" not in _POOL:
+        _POOL["pool"] = get_context("fork").Pool(processes)
+    _POOL["processes"] = processes
+
+
+def stop_checkers() -> None:
+    pool = _POOL.pop("pool", None)
+    if pool is not None:
+        pool.close()
+        pool.join()
+
+
+def _check_all(pairs: np.ndarray, thumbs: list[Path], max_diff: float) -> tuple[np.ndarray, float]:
+    """Every candidate checked by the checking processes (interleaved rows: even load), as the
+    worker's processes share a job's chunks. Also returns the decoding's share of the time."""
+    processes = int(_POOL.get("processes", 1))
     parts = [np.arange(k, len(pairs), processes) for k in range(processes)]
-    if processes == 1:
-        results = [_check_rows(parts[0], max_diff)]
+    args = [
+        (pairs[rows], {i: thumbs[i] for i in set(pairs[rows].ravel().tolist())}, max_diff)
+        for rows in parts
+    ]
+    if "pool" in _POOL:
+        results = _POOL["pool"].starmap(_check_rows, args)
     else:
-        with get_context("fork").Pool(processes) as pool:
-            results = pool.starmap(_check_rows, [(p, max_diff) for p in parts])
+        results = [_check_rows(*a) for a in args]
     diffs = np.empty(len(pairs), np.float32)
     for rows, (got, _) in zip(parts, results, strict=True):
         diffs[rows] = got
@@ -206,7 +223,6 @@ def dedup_job(
     max_candidates: int,
     max_diff: float,
     limits: list[float] | None = None,
-    processes: int = 1,
 ) -> tuple[dict[float, np.ndarray], dict[str, float], int]:
     """What the dedup job does, on arrays: pHash range search, whitened embedding search capped
     per image, then the pixel check of every candidate pair once (thumbnails decoded here,
@@ -235,7 +251,7 @@ def dedup_job(
     pairs = np.concatenate([np.stack([bp.query, bp.base], 1), np.stack([p.query, p.base], 1)])
     pairs = np.unique(np.sort(pairs, axis=1), axis=0)
     start = time.perf_counter()
-    diffs, decoding = _check_all(pairs, thumbs, max_diff, processes)
+    diffs, decoding = _check_all(pairs, thumbs, max_diff)
     wall = time.perf_counter() - start
     t["thumbnails"] = min(decoding, wall)  # per process, on average
     t["pixel check"] = wall - t["thumbnails"]
@@ -455,6 +471,7 @@ def run() -> tuple[str, str]:
     from worker.ml.loading import default_num_workers
     from worker.ml.predictor import CPU_SLICE, cpu_bf16
 
+    start_checkers(PROCESSES)
     data = ensure_set()
     paths = _paths(data)
     names = [p.name for p in paths]
@@ -497,13 +514,11 @@ def run() -> tuple[str, str]:
     print(f"  dedup job on {n_all:,} images (load {_load()})", flush=True)
     load_job = _load()
     verified, t_job, n_cand = dedup_job(hashes, vecs, thumbs, radius=radius, cosine=cosine,
-                                        max_candidates=k, max_diff=max(VERIFY_LIMITS),
-                                        processes=PROCESSES)  # fmt: skip
+                                        max_candidates=k, max_diff=max(VERIFY_LIMITS))  # fmt: skip
     comb = {lim: truth.score(truth.codes(v[:, 0], v[:, 1])) for lim, v in verified.items()}
     t_job_total = sum(t_job.values())
     fast_verified, t_fast, n_fast = dedup_job(
         hashes, vecs, thumbs, **FAST, max_candidates=k, max_diff=limit, limits=[limit],
-        processes=PROCESSES,
     )  # fmt: skip
     fv = fast_verified[limit]
     comb_fast = truth.score(truth.codes(fv[:, 0], fv[:, 1]))
@@ -543,7 +558,7 @@ def run() -> tuple[str, str]:
     def subset_job(**params: Any) -> tuple[dict, dict[str, float], float, int]:
         got, times, n_pairs = dedup_job(
             hashes[sub_rows], vecs[sub_rows], [thumbs[i] for i in sub_rows], **params,
-            max_candidates=k, max_diff=limit, limits=[limit], processes=PROCESSES,
+            max_candidates=k, max_diff=limit, limits=[limit],
         )  # fmt: skip
         v = got[limit]
         score = truth.score(truth.codes(sub_rows[v[:, 0]], sub_rows[v[:, 1]]))
@@ -666,4 +681,5 @@ imagededup's encode of the same model (its loader, float32, {threads_idd} torch 
 run; the loads
 are recorded before each. The 2 cores are shared with other work.
 """
+    stop_checkers()
     return "Dedup: planted duplicates, SynsetLab vs imagededup (bench_dedup)", body
