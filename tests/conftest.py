@@ -181,6 +181,7 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        self._reap_group()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -189,9 +190,36 @@ class WorkerProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._reap_group()
+
+    def _reap_group(self) -> None:
+        """Pool processes can outlive the parent by a moment, holding database connections (the
+        test database then cannot be dropped): wait for the whole group, then SIGKILL it."""
+        if self.proc is None:
+            return
+        started = time.monotonic()
+        killed = False
+        # Bounded: a zombie nobody reaps (PID 1 of some containers) stays "alive" for ever.
+        while _group_alive(self.proc.pid) and time.monotonic() - started < 15:
+            if not killed and time.monotonic() - started > 10:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                killed = True
+            time.sleep(0.05)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process is left in the process group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def purge_queues() -> None:
