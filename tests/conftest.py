@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +58,36 @@ def django_db_setup(request, django_db_setup, django_db_blocker):  # type: ignor
         assert connection.settings_dict["NAME"] != CONFIGURED_DB_NAME, "not on the test database"
         if Synset.objects.count() != WORDNET_SYNSETS:
             wordnet_import()
+    yield
+    with django_db_blocker.unblock():
+        _close_other_sessions()
+
+
+def _close_other_sessions(grace: float = 10.0) -> None:
+    """Before pytest-django drops the test database: wait for the sessions of the processes the
+    tests started (workers, web servers) to end, then terminate what is left, with a warning
+    that names it. A backend outlives its killed client by a moment, and DROP DATABASE fails
+    while one is there ("is being accessed by other users")."""
+    if connection.vendor != "postgresql":
+        return
+    others = (
+        "SELECT pid, application_name, state, LEFT(query, 80) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + grace
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(others)
+            left = cursor.fetchall()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                warnings.warn(f"sessions left on the test database, terminated: {left}",
+                              stacklevel=1)  # fmt: skip
+                for pid, *_ in left:
+                    cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+                return
+            time.sleep(0.1)
 
 
 def _reset_committed_data() -> None:
