@@ -70,7 +70,8 @@
       })
       .catch(function () { setTimeout(function () { poll(el); }, 3000); });
   }
-  document.querySelectorAll(".job-progress").forEach(function (el) {
+  // [data-job-id]: the upload bar on the ingest page shares the look but is no job (yet).
+  document.querySelectorAll(".job-progress[data-job-id]").forEach(function (el) {
     if (["succeeded", "failed", "cancelled"].indexOf(el.dataset.status) < 0) poll(el);
   });
   window.SynsetLab = { pollJob: poll };
