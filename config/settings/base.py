@@ -368,7 +368,7 @@ DEDUP_WHITEN_MIN = env.int("DEDUP_WHITEN_MIN", default=512)
 DEDUP_WHITEN_DIM = env.int("DEDUP_WHITEN_DIM", default=256)
 DEDUP_MAX_CANDIDATES = env.int("DEDUP_MAX_CANDIDATES", default=10)
 DEDUP_VERIFY_MAX_DIFF = env.float("DEDUP_VERIFY_MAX_DIFF", default=25.0)
-# A pHash link also needs the colour layouts to agree (0 turns the check off).
+# With the pixel check off, a pHash link needs the colour layouts to agree (0: not either).
 DEDUP_COLOUR_MAX_DIFF = env.float("DEDUP_COLOUR_MAX_DIFF", default=0.6)
 DEDUP_CHUNK_SIZE = env.int("DEDUP_CHUNK_SIZE", default=500)
 DEDUP_THROTTLE_S = env.float("DEDUP_THROTTLE_S", default=0.0)  # pause before each chunk

@@ -275,11 +275,15 @@ def _colour_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def _colour_mismatches(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
     """pHash reads luminance only: flat-colour pictures (flags, logos, clip art) with the same
-    layout hash alike. A pHash link is refuted when the pictures' colour layouts differ by more
-    than DEDUP_COLOUR_MAX_DIFF (see _colour_distance; on Open Clip Art, resize + JPEG 30 stays
-    under 0.45 and brightness +-20% under 0.25, while flags of the same layout score 0.7-3.2)."""
+    layout hash alike. With the pixel check off (DEDUP_VERIFY_MAX_DIFF = 0), a pHash link is
+    refuted when the pictures' colour layouts differ by more than DEDUP_COLOUR_MAX_DIFF (see
+    _colour_distance; on Open Clip Art, resize + JPEG 30 stays under 0.45 and brightness +-20%
+    under 0.25, while flags of the same layout score 0.7-3.2). With the check on, the check
+    judges colour itself (per-channel gain veto) and this one stays out: its 16x16 cells are
+    compared in place, so a crop or a border moves them and a real copy read as "other
+    colours" (a 10% crop of a 147 px drawing: 1.1)."""
     limit = settings.DEDUP_COLOUR_MAX_DIFF
-    if not pairs or limit <= 0:
+    if not pairs or limit <= 0 or float(settings.DEDUP_VERIFY_MAX_DIFF) > 0:
         return set()
     images = Image.objects.in_bulk({i for pair in pairs for i in pair})
     signatures: dict[int, np.ndarray | None] = {}
@@ -333,9 +337,11 @@ def search_near_slice(
 
     a, b, pairs = search_rows(np.arange(start, stop))
     keep = _owned(a, b, pending_ids, lambda rows: search_rows(rows)[:2])
-    keep &= ~_within_phash_radius(
-        a, b, int(job_params.get("phash_radius", settings.DEDUP_PHASH_RADIUS))
-    )
+    if float(settings.DEDUP_VERIFY_MAX_DIFF) > 0:  # else the pHash search's colour check may
+        # refute a pair that is a copy (see _colour_mismatches): leave it to this search too
+        keep &= ~_within_phash_radius(
+            a, b, int(job_params.get("phash_radius", settings.DEDUP_PHASH_RADIUS))
+        )
     return [
         (x, y, "near", min(1.0, max(0.0, float(s))))
         for x, y, s in zip(
