@@ -88,6 +88,7 @@ class DuplicateGroupViewSet(viewsets.ReadOnlyModelViewSet):
                 kind=p.get("kind") or None,
                 crosses_synsets=p.get("crosses_synsets"),
                 status=p.get("status") or None,
+                image=p.get("image"),
             )
         except FilterError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
@@ -97,6 +98,7 @@ class DuplicateGroupViewSet(viewsets.ReadOnlyModelViewSet):
             OpenApiParameter("kind", OpenApiTypes.STR, enum=["exact", "near_exact", "near"]),
             OpenApiParameter("crosses_synsets", OpenApiTypes.BOOL),
             OpenApiParameter("status", OpenApiTypes.STR, enum=["proposed", "confirmed"]),
+            OpenApiParameter("image", OpenApiTypes.INT, description="the group of this image"),
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -29,10 +29,20 @@ def _bool(value: str | None) -> bool | None:
 
 
 def duplicate_groups(
-    *, kind: str | None = None, crosses_synsets: str | bool | None = None, status: str | None = None
+    *,
+    kind: str | None = None,
+    crosses_synsets: str | bool | None = None,
+    status: str | None = None,
+    image: str | int | None = None,
 ) -> QuerySet[DuplicateGroup]:
-    """Groups largest first, members (representative first) with their images prefetched."""
+    """Groups largest first, members (representative first) with their images prefetched;
+    `image`: only the group holding that image (an image is in one group at most)."""
     qs = DuplicateGroup.objects.all()
+    if image not in (None, ""):
+        text = str(image)
+        if not text.isdigit() or len(text) > 18:
+            raise FilterError(f"image must be an image id, not {text[:40]!r}")
+        qs = qs.filter(members__image_id=int(text))
     if kind:
         if kind not in KINDS:
             raise FilterError(f"kind must be one of {', '.join(KINDS)}, not {kind[:40]!r}")
@@ -58,6 +68,25 @@ def member_synsets(groups: list[DuplicateGroup]) -> dict[int, list[tuple[str, st
     for image_id, wnid, name, state in rows.order_by("synset__wnid"):
         out[image_id].append((wnid, name, state))
     return out
+
+
+def image_duplicate_view(image_id: int) -> dict[str, Any] | None:
+    """The image page's duplicates section: its group, its own link, and the other members with
+    their synsets (representative first)."""
+    member = DuplicateMember.objects.select_related("group").filter(image_id=image_id).first()
+    if member is None:
+        return None
+    group = member.group
+    others = [
+        m
+        for m in group.members.select_related("image").order_by("-similarity", "image_id")
+        if m.image_id != image_id
+    ]
+    others.sort(key=lambda m: m.image_id != group.representative_id)
+    synsets = member_synsets([group])
+    for m in others:
+        m.synset_list = synsets.get(m.image_id, [])
+    return {"group": group, "member": member, "others": others}
 
 
 def image_duplicate_group(image_id: int) -> dict[str, Any] | None:

@@ -35,9 +35,10 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     crosses = request.GET.get("crosses", "")
     status = request.GET.get("status", "")
+    image = request.GET.get("image", "")
     try:
         qs = duplicate_groups(
-            kind=kind or None, crosses_synsets=crosses or None, status=status or None
+            kind=kind or None, crosses_synsets=crosses or None, status=status or None, image=image
         )
     except FilterError as exc:
         return HttpResponseBadRequest(str(exc))
@@ -65,6 +66,7 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
             "kind": kind,
             "crosses": crosses,
             "status": status,
+            "image": image,
             "kinds": [(k, KIND_LABELS[k]) for k in KINDS],
             "statuses": STATUSES,
             "summary": duplicate_summary(),

@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from curation.permissions import curator_required
+from curation.selectors.duplicates import image_duplicate_view
 from curation.selectors.images import image_candidacies, image_get, image_origins
 from curation.selectors.predictions import image_predictions_view
 
@@ -27,5 +28,6 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "origin_count": image.origins.count(),
             "browser_can_show": image.format in BROWSER_FORMATS,
             "predictions": image_predictions_view(image),  # pre-labelling (issue 4)
+            "duplicates": image_duplicate_view(image.pk),
         },
     )

@@ -9,7 +9,14 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from curation.models import AuditEvent, Candidate, DuplicateGroup, NotDuplicatePair
+from curation.models import (
+    AuditEvent,
+    Candidate,
+    DuplicateGroup,
+    DuplicateMember,
+    Image,
+    NotDuplicatePair,
+)
 from curation.services.dedup import dedup_start
 from curation.services.ingest import ingest_start
 from tests.worker.test_dedup import build_set, image_of
@@ -126,3 +133,39 @@ def test_review_page(groups, curator, annotator) -> None:  # type: ignore[no-unt
     assert client.get("/curate/duplicates/").status_code == 403
     assert client.post(f"/curate/duplicates/{group.pk}/confirm/").status_code == 403
     assert client.post("/curate/duplicates/start/").status_code == 403
+
+
+def test_an_images_group_from_its_page_the_list_and_the_api(groups, curator, curator_api) -> None:  # type: ignore[no-untyped-def]
+    original, made = next(iter(groups.items()))
+    oid, copy = image_of(original), image_of(made["resize"])
+    group = DuplicateGroup.objects.get(members__image_id=oid)
+    other = DuplicateGroup.objects.exclude(pk=group.pk).get()
+
+    body = curator_api.get(f"/api/v1/duplicates/?image={copy}").json()
+    assert [g["id"] for g in body["results"]] == [group.pk]
+    for bad in ("abc", "-1", "1.5", "9" * 40, "%00"):
+        assert curator_api.get(f"/api/v1/duplicates/?image={bad}").status_code == 400, bad
+    assert curator_api.get("/api/v1/duplicates/?image=999999").json()["count"] == 0
+
+    client = Client()
+    client.force_login(curator)
+    html = client.get(f"/curate/duplicates/?image={copy}").content.decode()
+    assert html.count('class="card dup-group"') == 1 and f'id="group-{group.pk}"' in html
+    assert f'id="group-{other.pk}"' not in html
+    assert f'<input type="hidden" name="image" value="{copy}">' in html  # kept by the filters
+    assert client.get("/curate/duplicates/?image=abc").status_code == 400
+
+    page = client.get(f"/curate/images/{copy}/").content.decode()
+    assert f"group {group.pk} · 5 images" in page
+    assert f'href="/curate/duplicates/?image={copy}#group-{group.pk}"' in page
+    assert f'href="/curate/images/{group.representative_id}/"' in page
+    members = set(group.members.values_list("image_id", flat=True)) - {copy}
+    for m in members:  # every other member, linked from the page
+        assert f'<a href="/curate/images/{m}/"><img' in page
+    assert page.count('<li class="dup-member') == len(members)
+    alone = next(
+        i
+        for i in Image.objects.values_list("pk", flat=True)
+        if not DuplicateMember.objects.filter(image_id=i).exists()
+    )
+    assert "In no duplicate group." in client.get(f"/curate/images/{alone}/").content.decode()
