@@ -233,3 +233,12 @@ class PrelabelHandler:
             },
             "failures": [[i, e] for i, e in failures],
         }
+
+    def summary(self, result: dict[str, Any]) -> str:
+        s = result.get("summary", {})
+        return (
+            f"{s.get('model', '')}: {s.get('predicted', 0):,} of {s.get('images', 0):,} images"
+            f" predicted, {s.get('failed', 0):,} failed; {s.get('similarity_scored', 0):,}"
+            f" similarity scores; {s.get('auto_rejected_total', 0):,} candidates auto-rejected"
+            " in all"
+        )

@@ -50,6 +50,9 @@ class JobHandler(Protocol):
 
     def finalize(self, job: Job) -> dict[str, Any]: ...
 
+    # Optional: `summary(result) -> str`, the finished job's message (the whole job's figures;
+    # the message otherwise stays the last chunk's).
+
 
 def handler_for(kind: str) -> JobHandler:
     spec = JOB_KINDS[kind]
@@ -269,7 +272,12 @@ def job_finalize(*, job_id: int) -> None:
         job.result = {**job.result, **(extra or {})}
         job.status = Job.Status.SUCCEEDED
         job.finished_at = timezone.now()
-        job.save(update_fields=["result", "status", "finished_at"])
+        fields = ["result", "status", "finished_at"]
+        summary = getattr(handler, "summary", None)
+        if summary is not None:
+            job.message = str(summary(job.result))[:2000]
+            fields.append("message")
+        job.save(update_fields=fields)
     _start_followers(job)
 
 

@@ -55,6 +55,12 @@ def test_consensus_job_runs_on_a_celery_worker(committed, celery_worker) -> None
     assert SynsetConsensus.objects.filter(calibrated=True).count() == 2
     assert Annotator.objects.filter(fitted_at__isnull=False).count() == voters
     assert QualitySnapshot.objects.filter(synset__isnull=True).exists()
+    r = job.result  # the finished job's message: the site's figures, not the last synset's
+    assert job.message == (
+        f"all synsets now: {r['accepted']:,} accepted, {r['rejected']:,} rejected,"
+        f" {r['escalated']:,} escalated, {r['open']:,} open; {r['votes']:,} votes"
+    )
+    assert r["votes"] == Vote.objects.count()
     # What to look at when this fails (it has, twice in ~10 runs, both beside other CPU work):
     # the candidates' states, the annotators' standing and the fitted policies.
     seen = (

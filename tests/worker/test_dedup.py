@@ -137,6 +137,10 @@ def test_each_candidate_pair_is_pixel_checked_once(clean_dedup, tmp_path: Path, 
     assert job.result["pixel_checks"] == expected
     assert job.result["candidates"] == len(close)
     assert f"candidate pairs {len(close)} · pixel-checked {expected} (" in out.getvalue()
+    # The finished job's message is the whole job's, not its last chunk's.
+    groups, members = DuplicateGroup.objects.count(), DuplicateMember.objects.count()
+    assert job.message.startswith(f"{groups} groups ({groups} new) holding {members} images;")
+    assert job.message.endswith(f"{len(close)} candidate pairs, {expected} pixel-checked")
     again = dedup_start(inline=True)
     assert (again.result["pixel_checks"], again.result["candidates"]) == (0, 0)
 

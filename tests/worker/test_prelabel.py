@@ -68,6 +68,9 @@ def test_worker_prelabels_sample_set_and_photos(
     assert Prediction.objects.filter(model=model).count() == n_images
     summary = job.result["summary"]
     assert (summary["predicted"], summary["failed"]) == (n_images - 1, 1)
+    assert job.message.startswith(
+        f"{model.name}: {n_images - 1:,} of {n_images:,} images predicted, 1 failed;"
+    )
 
     bad = Prediction.objects.get(image=victim, model=model)
     assert bad.error.startswith("cannot decode") and bad.top5 == [] and not bad.has_embedding

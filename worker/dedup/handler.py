@@ -466,3 +466,13 @@ class DedupHandler:
         stats["model"] = model or ""
         stats["gpu"] = search.gpu_count() > 0
         return stats
+
+    def summary(self, result: dict[str, Any]) -> str:
+        def n(key: str) -> str:
+            return f"{int(result.get(key, 0)):,}"
+
+        return (
+            f"{n('groups')} groups ({n('new_groups')} new) holding {n('members')} images;"
+            f" {n('excluded')} candidacies excluded, {n('restored')} restored · this run:"
+            f" {n('candidates')} candidate pairs, {n('pixel_checks')} pixel-checked"
+        )

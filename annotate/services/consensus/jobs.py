@@ -105,6 +105,15 @@ class ConsensusHandler:
             "kappa": snapshot.kappa,
         }
 
+    def summary(self, result: dict[str, Any]) -> str:
+        def n(key: str) -> str:
+            return f"{int(result.get(key) or 0):,}"
+
+        return (
+            f"all synsets now: {n('accepted')} accepted, {n('rejected')} rejected,"
+            f" {n('escalated')} escalated, {n('open')} open; {n('votes')} votes"
+        )
+
 
 def _recent_site_snapshot() -> QualitySnapshot | None:
     since = timezone.now() - timedelta(seconds=settings.ANNOTATE_SITE_SNAPSHOT_SECONDS)
