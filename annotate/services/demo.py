@@ -14,6 +14,7 @@ from annotate.services.sample import sample_candidates, write_truth
 
 DEMO_ANNOTATION_SYNSETS = ["n01503061", "n02159955", "n07705931"]  # bird, insect, edible fruit
 CROWD_PREFIX = "demo-crowd"
+DEMO_CROWD_ROUNDS = 4
 
 
 def demo_truth_path() -> Path:
@@ -26,7 +27,7 @@ def demo_annotation(say: Callable[[str], None]) -> None:
     from annotate.services.gold import gold_mark
     from annotate.services.queue import queue_sync
     from annotate.services.simulate import Truth, crowd_pool, run_local, sim_users
-    from curation.models import Candidate
+    from curation.models import Candidate, Synset
     from curation.services.jobs import job_run_inline
 
     items = sample_candidates(wnids=DEMO_ANNOTATION_SYNSETS, positives=30, negatives=18, seed=2024)
@@ -44,15 +45,30 @@ def demo_annotation(say: Callable[[str], None]) -> None:
     workers = crowd_pool(12, accuracy=(0.7, 0.95), spammers=0.1, seed=1, prefix=CROWD_PREFIX)
     users = sim_users(workers)
     truth = Truth(labels={(i.sha256, i.wnid): i.truth for i in items}).add_gold()
-    # Two tasks each: enough for calibration, fits and decisions, while leaving open work.
-    stats = run_local(workers, {w.name: users[w.name][0] for w in workers}, truth, max_rounds=2)
-    annotators_fit()
-    job = job_run_inline(job=consensus_job(force=True, reason="demo"))
-    from curation.models import Candidate
-
+    # DEMO_CROWD_ROUNDS tasks each, a fit and a consensus run after every round: the synsets get
+    # calibrated (10 votes on each calibration item), decisions follow, the quality charts get
+    # points over time, and the demo annotator still finds open work in every synset.
+    # The crowd works on the labelled synsets only: on the others the simulation has no truth
+    # and answers at random, which escalates their candidates. The rest wait for the demo user.
+    others = list(
+        Synset.objects.filter(active=True)
+        .exclude(wnid__in=DEMO_ANNOTATION_SYNSETS)
+        .values_list("pk", flat=True)
+    )
+    annotators = {w.name: users[w.name][0] for w in workers}
+    votes = tasks = 0
+    Synset.objects.filter(pk__in=others).update(active=False)
+    try:
+        for round_ in range(DEMO_CROWD_ROUNDS):
+            stats = run_local(workers, annotators, truth, max_rounds=1, seed=round_)
+            votes, tasks = votes + stats.votes_sent, tasks + stats.tasks
+            annotators_fit()
+            job = job_run_inline(job=consensus_job(force=True, reason="demo"))
+    finally:
+        Synset.objects.filter(pk__in=others).update(active=True)
     states = Candidate.objects.filter(synset__wnid__in={i.wnid for i in items})
     say(
-        f"simulated crowd: {stats.votes_sent} votes in {stats.tasks} tasks; consensus "
+        f"simulated crowd: {votes} votes in {tasks} tasks; consensus "
         f"({job.status}): {states.filter(state='accepted').count()} accepted, "
         f"{states.filter(state='rejected').count()} rejected, "
         f"{states.filter(state__in=Candidate.OPEN).count()} still open for you at /annotate/"

@@ -110,7 +110,7 @@ class ConsensusHandler:
             return f"{int(result.get(key) or 0):,}"
 
         return (
-            f"all synsets now: {n('accepted')} accepted, {n('rejected')} rejected,"
+            f"all synsets, gold aside: {n('accepted')} accepted, {n('rejected')} rejected,"
             f" {n('escalated')} escalated, {n('open')} open; {n('votes')} votes"
         )
 
