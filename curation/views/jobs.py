@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +29,29 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job, pk=pk)
     chunks = job.chunks.exclude(error="").order_by("index")[:20]
-    return render(request, "curation/job_detail.html", {"job": job, "failed_chunks": chunks})
+    return render(
+        request,
+        "curation/job_detail.html",
+        {"job": job, "failed_chunks": chunks, "result_rows": result_rows(job.result)},
+    )
+
+
+def result_rows(result: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """A job's result as (key, shown value, is structured) rows: numbers with separators,
+    nested values as indented JSON."""
+    rows = []
+    for key, value in (result or {}).items():
+        if isinstance(value, dict | list):
+            rows.append((str(key), json.dumps(value, indent=1, default=str), True))
+        elif isinstance(value, bool) or value is None:
+            rows.append((str(key), {True: "yes", False: "no", None: "—"}[value], False))
+        elif isinstance(value, int):
+            rows.append((str(key), f"{value:,}", False))
+        elif isinstance(value, float):
+            rows.append((str(key), f"{value:,.4g}", False))
+        else:
+            rows.append((str(key), str(value), False))
+    return rows
 
 
 @curator_required

@@ -131,3 +131,32 @@ def test_inline_run_runs_its_followers_inline_without_the_broker(
     for job, n in ((parent, 4), (follower, 3), (second, 2)):
         job.refresh_from_db()
         assert (job.status, job.done) == (Job.Status.SUCCEEDED, n)
+
+
+def test_job_page_shows_the_result_as_rows() -> None:
+    from curation.views.jobs import result_rows
+
+    result = {"groups": 12345, "gpu": False, "model": "lite0", "share": 0.123456, "none": None}
+    rows = result_rows({**result, "failures": [[1, "cannot decode <img>"]]})
+    assert rows[:5] == [
+        ("groups", "12,345", False),
+        ("gpu", "no", False),
+        ("model", "lite0", False),
+        ("share", "0.1235", False),
+        ("none", "—", False),
+    ]
+    key, shown, structured = rows[5]
+    assert key == "failures" and structured and '"cannot decode <img>"' in shown
+    assert result_rows({}) == []
+
+
+def test_job_page_escapes_its_result(curator) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    job = job_run_inline(job=job_create(kind="test_sleep", params={"n": 2, "chunk": 2}))
+    Job.objects.filter(pk=job.pk).update(result={"error": "<script>x</script>", "n": 1000})
+    client = Client()
+    client.force_login(curator)
+    html = client.get(f"/curate/jobs/{job.pk}/").content.decode()
+    assert "<dt>n</dt><dd>1,000</dd>" in html
+    assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
