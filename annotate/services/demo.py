@@ -71,5 +71,7 @@ def demo_annotation(say: Callable[[str], None]) -> None:
         f"simulated crowd: {votes} votes in {tasks} tasks; consensus "
         f"({job.status}): {states.filter(state='accepted').count()} accepted, "
         f"{states.filter(state='rejected').count()} rejected, "
-        f"{states.filter(state__in=Candidate.OPEN).count()} still open for you at /annotate/"
+        f"{states.filter(state='escalated').count()} escalated; "
+        f"{Candidate.objects.filter(state__in=Candidate.OPEN, synset__active=True).count()}"
+        " candidates still open for you at /annotate/"
     )
