@@ -46,10 +46,10 @@ def demo_annotation(say: Callable[[str], None]) -> None:
     users = sim_users(workers)
     truth = Truth(labels={(i.sha256, i.wnid): i.truth for i in items}).add_gold()
     # DEMO_CROWD_ROUNDS tasks each, a fit and a consensus run after every round: the synsets get
-    # calibrated (10 votes on each calibration item), decisions follow, the quality charts get
-    # points over time, and the demo annotator still finds open work in every synset.
-    # The crowd works on the labelled synsets only: on the others the simulation has no truth
-    # and answers at random, which escalates their candidates. The rest wait for the demo user.
+    # calibrated (10 votes on each calibration item), decisions follow and the quality charts
+    # get points over time. The crowd works on the labelled synsets only: on the others the
+    # simulation has no truth and answers at random, which escalates their candidates. Those
+    # wait for the demo user.
     others = list(
         Synset.objects.filter(active=True)
         .exclude(wnid__in=DEMO_ANNOTATION_SYNSETS)

@@ -275,8 +275,11 @@ def job_finalize(*, job_id: int) -> None:
         fields = ["result", "status", "finished_at"]
         summary = getattr(handler, "summary", None)
         if summary is not None:
-            job.message = str(summary(job.result))[:2000]
-            fields.append("message")
+            try:
+                job.message = str(summary(job.result))[:2000]
+                fields.append("message")
+            except Exception:  # a message is not worth failing a finished job over
+                logger.exception("summarising job %s failed", job_id)
         job.save(update_fields=fields)
     _start_followers(job)
 

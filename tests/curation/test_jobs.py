@@ -160,3 +160,18 @@ def test_job_page_escapes_its_result(curator) -> None:  # type: ignore[no-untype
     html = client.get(f"/curate/jobs/{job.pk}/").content.decode()
     assert "<dt>n</dt><dd>1,000</dd>" in html
     assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_finished_jobs_message_is_its_handlers_summary(monkeypatch, broken: bool) -> None:  # type: ignore[no-untyped-def]
+    from curation.services.jobs import SleepHandler
+
+    def summary(self, result):  # type: ignore[no-untyped-def]
+        if broken:
+            raise ValueError("no figures")
+        return f"counted {result['counted']}"
+
+    monkeypatch.setattr(SleepHandler, "summary", summary, raising=False)
+    job = job_run_inline(job=job_create(kind="test_sleep", params={"n": 4, "chunk": 2}))
+    assert job.status == Job.Status.SUCCEEDED  # a failing summary does not fail the job
+    assert job.message == ("" if broken else "counted 4")
