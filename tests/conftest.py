@@ -64,10 +64,9 @@ def django_db_setup(request, django_db_setup, django_db_blocker):  # type: ignor
 
 
 def _close_other_sessions(grace: float = 10.0) -> None:
-    """Before pytest-django drops the test database: wait for the sessions of the processes the
-    tests started (workers, web servers) to end, then terminate what is left, with a warning
-    that names it. A backend outlives its killed client by a moment, and DROP DATABASE fails
-    while one is there ("is being accessed by other users")."""
+    """Before pytest-django drops the test database: wait for other sessions on it to end (a
+    backend outlives its killed client by a moment), then terminate what is left, with a warning
+    that names it: DROP DATABASE fails while one is there ("is being accessed by other users")."""
     if connection.vendor != "postgresql":
         return
     others = (
@@ -217,7 +216,6 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-        self._reap_group()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -226,36 +224,9 @@ class WorkerProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._reap_group()
-
-    def _reap_group(self) -> None:
-        """Pool processes can outlive the parent by a moment, holding database connections (the
-        test database then cannot be dropped): wait for the whole group, then SIGKILL it."""
-        if self.proc is None:
-            return
-        started = time.monotonic()
-        killed = False
-        # Bounded: a zombie nobody reaps (PID 1 of some containers) stays "alive" for ever.
-        while _group_alive(self.proc.pid) and time.monotonic() - started < 15:
-            if not killed and time.monotonic() - started > 10:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                killed = True
-            time.sleep(0.05)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (not zombie) process is left in the process group."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
 
 
 def purge_queues() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from curation.models import Candidate, Image, Job, JobChunk, ModelArtifact, Prediction, Synset
-from curation.services.jobs import ChunkSpec, Progress
+from curation.services.jobs import ChunkSpec, Progress, result_count
 
 BATCH_SIZE = int(os.environ.get("PRELABEL_BATCH_SIZE", "64"))
 # Seconds spent per stage in this process (the benchmark reads them).
@@ -236,9 +236,12 @@ class PrelabelHandler:
 
     def summary(self, result: dict[str, Any]) -> str:
         s = result.get("summary", {})
+
+        def n(key: str) -> str:
+            return result_count(s, key)
+
         return (
-            f"{s.get('model', '')}: {s.get('predicted', 0):,} of {s.get('images', 0):,} images"
-            f" predicted, {s.get('failed', 0):,} failed; {s.get('similarity_scored', 0):,}"
-            f" similarity scores; {s.get('auto_rejected_total', 0):,} candidates auto-rejected"
-            " in all"
+            f"{s.get('model', '')}: {n('predicted')} of {n('images')} images predicted,"
+            f" {n('failed')} failed; {n('similarity_scored')} similarity scores;"
+            f" {n('auto_rejected_total')} candidates auto-rejected in all"
         )

@@ -73,19 +73,18 @@ def member_synsets(groups: list[DuplicateGroup]) -> dict[int, list[tuple[str, st
 def image_duplicate_view(image_id: int) -> dict[str, Any] | None:
     """The image page's duplicates section: its group, its own link, and the other members with
     their synsets (representative first)."""
-    member = DuplicateMember.objects.select_related("group").filter(image_id=image_id).first()
-    if member is None:
+    group = duplicate_groups(image=image_id).first()
+    if group is None:
         return None
-    group = member.group
-    others = [
-        m
-        for m in group.members.select_related("image").order_by("-similarity", "image_id")
-        if m.image_id != image_id
-    ]
-    others.sort(key=lambda m: m.image_id != group.representative_id)
+    members = list(group.members.all())  # prefetched with their images, most similar first
     synsets = member_synsets([group])
-    for m in others:
+    for m in members:
         m.synset_list = synsets.get(m.image_id, [])
+    others = sorted(
+        (m for m in members if m.image_id != image_id),
+        key=lambda m: m.image_id != group.representative_id,
+    )
+    member = next(m for m in members if m.image_id == image_id)
     return {"group": group, "member": member, "others": others}
 
 

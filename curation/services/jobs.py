@@ -54,6 +54,11 @@ class JobHandler(Protocol):
     # the message otherwise stays the last chunk's).
 
 
+def result_count(result: dict[str, Any], key: str) -> str:
+    """A count from a job's result for a summary line: thousands separators, 0 when absent."""
+    return f"{int(result.get(key) or 0):,}"
+
+
 def handler_for(kind: str) -> JobHandler:
     spec = JOB_KINDS[kind]
     module_name, _, class_name = spec.handler.partition(":")

@@ -31,7 +31,7 @@ import numpy as np
 from django.conf import settings
 
 from curation.models import DuplicateEdge, Image, Job, JobChunk, ModelArtifact, NotDuplicatePair
-from curation.services.jobs import ChunkSpec, Progress
+from curation.services.jobs import ChunkSpec, Progress, result_count
 from worker.dedup import search, store
 from worker.embeddings import EmbeddingStore
 
@@ -273,6 +273,10 @@ def _colour_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.percentile(np.linalg.norm(a - b, axis=1), 90))
 
 
+def _pixel_check_on() -> bool:
+    return float(settings.DEDUP_VERIFY_MAX_DIFF) > 0
+
+
 def _colour_mismatches(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
     """pHash reads luminance only: flat-colour pictures (flags, logos, clip art) with the same
     layout hash alike. With the pixel check off (DEDUP_VERIFY_MAX_DIFF = 0), a pHash link is
@@ -283,7 +287,7 @@ def _colour_mismatches(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
     compared in place, so a crop or a border moves them and a real copy read as "other
     colours" (a 10% crop of a 147 px drawing: 1.1)."""
     limit = settings.DEDUP_COLOUR_MAX_DIFF
-    if not pairs or limit <= 0 or float(settings.DEDUP_VERIFY_MAX_DIFF) > 0:
+    if not pairs or limit <= 0 or _pixel_check_on():
         return set()
     images = Image.objects.in_bulk({i for pair in pairs for i in pair})
     signatures: dict[int, np.ndarray | None] = {}
@@ -337,7 +341,7 @@ def search_near_slice(
 
     a, b, pairs = search_rows(np.arange(start, stop))
     keep = _owned(a, b, pending_ids, lambda rows: search_rows(rows)[:2])
-    if float(settings.DEDUP_VERIFY_MAX_DIFF) > 0:  # else the pHash search's colour check may
+    if _pixel_check_on():  # else the pHash search's colour check may
         # refute a pair that is a copy (see _colour_mismatches): leave it to this search too
         keep &= ~_within_phash_radius(
             a, b, int(job_params.get("phash_radius", settings.DEDUP_PHASH_RADIUS))
@@ -469,7 +473,7 @@ class DedupHandler:
 
     def summary(self, result: dict[str, Any]) -> str:
         def n(key: str) -> str:
-            return f"{int(result.get(key, 0)):,}"
+            return result_count(result, key)
 
         return (
             f"{n('groups')} groups ({n('new_groups')} new) holding {n('members')} images;"

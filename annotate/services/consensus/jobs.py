@@ -20,7 +20,7 @@ from annotate.services.consensus.fit import (
     synset_quality_refresh,
 )
 from curation.models import Job, JobChunk, Synset
-from curation.services.jobs import ChunkSpec, Progress, job_create, job_dispatch
+from curation.services.jobs import ChunkSpec, Progress, job_create, job_dispatch, result_count
 
 logger = logging.getLogger(__name__)
 KIND = "consensus"
@@ -107,7 +107,7 @@ class ConsensusHandler:
 
     def summary(self, result: dict[str, Any]) -> str:
         def n(key: str) -> str:
-            return f"{int(result.get(key) or 0):,}"
+            return result_count(result, key)
 
         return (
             f"all synsets, gold aside: {n('accepted')} accepted, {n('rejected')} rejected,"
