@@ -20,7 +20,7 @@ from curation.models import DuplicateEdge, DuplicateMember, Job, ModelArtifact
 from curation.models import Image as ImageRow
 from curation.services.dedup import dedup_start
 from curation.services.ingest import ingest_start
-from tests.worker.dedup_data import BIRD, MAMMAL, TRANSFORMS, embed_images, originals
+from tests.worker.dedup_data import BIRD, FLOWER, MAMMAL, TRANSFORMS, embed_images, originals
 from tests.worker.test_dedup import clean_data_root, image_of
 from worker.dedup import search, store
 from worker.dedup.verify import Picture, verify_pair
@@ -107,6 +107,27 @@ def test_dimmed_and_flattened_copies_pass() -> None:
         dim = ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(0.8)).enhance(0.8)
         verdict = verify_pair(picture(im), picture(dim), max_diff=LIMIT)
         assert verdict.ok, (path.name, verdict)
+
+
+@pytest.mark.parametrize(("brightness", "contrast"), [(1.2, 0.8), (1.2, 1.2), (0.8, 1.2)])
+def test_a_clipped_edit_passes_whichever_picture_comes_first(
+    brightness: float, contrast: float
+) -> None:
+    # Brightening clips pale areas to white, so the original cannot be predicted from the copy,
+    # only the copy from the original. The check once modelled only its second picture: a copy
+    # ingested before its original (the lower id goes first) was refused (these flowers, with
+    # the copy first: diff 25.3-29.4 > 25).
+    for name in ("flower_03", "pink-rose_tess_brady_01", "sakura_dave_pena_01"):
+        im = Image.open(originals(FLOWER, 99)[0].parent / f"{name}.jpg").convert("RGB")
+        edited = ImageEnhance.Brightness(im).enhance(brightness)
+        edited = ImageEnhance.Contrast(edited).enhance(contrast)
+        original, copy = picture(im), picture(edited)
+        first, second = (
+            verify_pair(original, copy, max_diff=LIMIT),
+            verify_pair(copy, original, max_diff=LIMIT),
+        )
+        assert first.ok and second.ok, (name, first, second)
+        assert first.diff == second.diff and first.veto == second.veto
 
 
 def test_a_thick_black_circle_is_not_a_thin_grey_ring() -> None:
