@@ -206,49 +206,55 @@ def _background(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.median(img[::2, ::2][valid[::2, ::2]], axis=0)
 
 
-def _photometric_residual(
-    a: np.ndarray, b: np.ndarray, valid: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Per-pixel residual of b ~ clip(alpha * a + beta_c): one gain for the three channels (a
-    brightness/contrast edit scales them alike; a recolouring does not), an offset per channel,
-    fitted on the pixels saturated in neither picture. The fit is symmetric (reduced major axis:
-    neither picture is the noise-free one) and so is the residual: each pixel takes the smaller
-    of predicting b from a and a from b, so whichever picture an edit clipped, the other
-    predicts it. Which picture is which then does not matter (a brightened copy ingested before
-    its original was missed when only b was predicted). Returns that residual, the mean of the
-    two directions' residuals (for the ink veto, which the per-pixel minimum would soften), and
-    whether the gain lies within [ALPHA_MIN, 1 / ALPHA_MIN]."""
-    av, bv = a[valid], b[valid]  # (n, 3)
-    keep = ((av > 3) & (av < 252) & (bv > 3) & (bv < 252)).all(1)
-    if keep.sum() < 16:
-        keep = np.ones(len(av), dtype=bool)
-    x, y = av[keep], bv[keep]
-    mx, my = x.mean(0), y.mean(0)
-    xc, yc = x - mx, y - my
-    sx, sy = float(np.sqrt((xc * xc).sum())), float(np.sqrt((yc * yc).sum()))
-    cov = float((xc * yc).sum())
+def _gain_offset(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, np.ndarray, bool]:
+    """b ~ clip(alpha * a + beta_c): one gain for the three channels (a brightness/contrast edit
+    scales them alike; a recolouring does not) and an offset per channel, fitted on the pixels
+    saturated in neither picture, symmetrically (reduced major axis: neither picture is the
+    noise-free one). Returns alpha clamped to [ALPHA_MIN, 1 / ALPHA_MIN], beta, and whether
+    alpha lay within that range."""
+    # Sums over the kept pixels as weighted einsums: boolean indexing copied the arrays.
+    keep = valid & ((a > 3) & (a < 252) & (b > 3) & (b < 252)).all(-1)
+    n = int(keep.sum())
+    if n < 16:
+        keep, n = valid, max(int(valid.sum()), 1)
+    w = keep.astype(np.float64)
+    mx = np.einsum("ijk,ij->k", a, w) / n
+    my = np.einsum("ijk,ij->k", b, w) / n
+    sxx = float(np.einsum("ijk,ijk,ij->", a, a, w)) - n * float(mx @ mx)
+    syy = float(np.einsum("ijk,ijk,ij->", b, b, w)) - n * float(my @ my)
+    cov = float(np.einsum("ijk,ijk,ij->", a, b, w)) - n * float(mx @ my)
+    sx, sy = np.sqrt(max(sxx, 0.0)), np.sqrt(max(syy, 0.0))
     alpha = (sy / sx if cov >= 0 else -sy / sx) if sx > 1 and sy > 1 else 1.0
     # Brightness/contrast edits keep the gain near 1; a gain near 0 would "explain" any faint
     # picture by a flat one.
     gain_ok = ALPHA_MIN <= alpha <= 1 / ALPHA_MIN
     alpha = min(max(alpha, ALPHA_MIN), 1 / ALPHA_MIN)
-    beta = my - alpha * mx
-    rb = np.abs(b - np.clip(alpha * a + beta, 0, 255))
-    ra = np.abs(a - np.clip((b - beta) / alpha, 0, 255)) * alpha
-    both = _channel_mean(rb + ra) * (0.5 * valid)
-    return _channel_mean(np.minimum(rb, ra)) * valid, both, gain_ok
+    return alpha, (my - alpha * mx).astype(np.float32), gain_ok
 
 
-def _residual(dst: np.ndarray, src: np.ndarray, s: float, ty: float, tx: float) -> _Residual:
-    """`src` placed on `dst` (both blurred RGB), compared."""
+def _residual(
+    dst: np.ndarray, src: np.ndarray, s: float, ty: float, tx: float, limit: float
+) -> _Residual:
+    """`src` placed on `dst` (both blurred RGB), compared. Each pixel's residual is the smaller of
+    predicting src from dst and dst from src: whichever picture an edit clipped (pale areas
+    brightened to white), the other predicts it, so the order of the two does not matter (a
+    brightened copy ingested before its original was refused when only one way was tried).
+    Past `limit` the diff is returned alone: the caller refuses the placement anyway."""
     bw, valid, _, _ = _warp(src, s, ty, tx, dst.shape)
     overlap = valid.sum() / min(dst.shape[0] * dst.shape[1], src.shape[0] * src.shape[1] * s * s)
     if overlap < MIN_OVERLAP:  # a placement that pushes content off the other picture
         return _NO_OVERLAP
-    r, r_ink, gain_ok = _photometric_residual(dst, bw, valid)
+    alpha, beta, gain_ok = _gain_offset(dst, bw, valid)
+    rb = np.abs(bw - np.clip(dst * np.float32(alpha) + beta, 0, 255))
+    # alpha * |dst - clip((bw - beta) / alpha)|, without the division
+    ra = np.abs(dst * np.float32(alpha) - np.clip(bw - beta, 0, 255 * alpha))
+    r = _channel_mean(np.minimum(rb, ra)) * valid
     count = uniform_filter(valid.astype(np.float32), WINDOW)
     local = uniform_filter(r, WINDOW) / np.maximum(count, 1e-3)
     local[count < 0.5] = 0  # windows mostly outside the overlap
+    diff = float(local.max())
+    if diff > limit:
+        return _Residual(diff, 0.0, 0.0, gain_ok)
     contrast = 0.0
     ink = np.zeros_like(r)
     for img in (dst, bw):
@@ -257,8 +263,10 @@ def _residual(dst: np.ndarray, src: np.ndarray, s: float, ty: float, tx: float) 
         dev = uniform_filter(dev, WINDOW) / np.maximum(count, 1e-3)
         dev[count < 0.5] = 0
         contrast = max(contrast, float(dev.max()))
-    ink_ratio = float(r_ink.sum()) / max(float(ink.sum()), 1.0)
-    return _Residual(float(local.max()), contrast, ink_ratio, gain_ok)
+    # The mean of the two directions, not their per-pixel minimum (which would soften the veto).
+    both = float(np.einsum("ijk,ij->", rb + ra, valid.astype(np.float32))) / 6.0
+    ink_ratio = both / max(float(ink.sum()), 1.0)
+    return _Residual(diff, contrast, ink_ratio, gain_ok)
 
 
 def _try(
@@ -272,10 +280,10 @@ def _try(
     b_rgb = np.ascontiguousarray(b.rgb[:, ::-1]) if mirrored else b.rgb
     # Both ways: b on a, then a on b (the inverse placement). One way alone passes a picture
     # shrunk onto a plain part of the other.
-    fwd = _residual(a.rgb, b_rgb, s2, ty2, tx2)
+    fwd = _residual(a.rgb, b_rgb, s2, ty2, tx2, max_diff)
     if fwd.diff > max_diff:  # the scaling below only raises diff: refused either way
         return Verdict(ok=False, diff=fwd.diff, scale=s2, mirrored=mirrored)
-    back = _residual(b_rgb, a.rgb, 1 / s2, -ty2 / s2, -tx2 / s2)
+    back = _residual(b_rgb, a.rgb, 1 / s2, -ty2 / s2, -tx2 / s2, max_diff)
     diff, contrast = max(fwd.diff, back.diff), max(fwd.contrast, back.contrast)
     # Judged relative to the pictures' own contrast: thin faint lines leave small residuals
     # whatever they draw, so a residual near the contrast itself is no match.
