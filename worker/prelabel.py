@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from curation.models import Candidate, Image, Job, JobChunk, ModelArtifact, Prediction, Synset
-from curation.services.jobs import ChunkSpec, Progress, result_count
+from curation.services.jobs import ChunkSpec, Progress, result_counts
 
 BATCH_SIZE = int(os.environ.get("PRELABEL_BATCH_SIZE", "64"))
 # Seconds spent per stage in this process (the benchmark reads them).
@@ -235,13 +235,10 @@ class PrelabelHandler:
         }
 
     def summary(self, result: dict[str, Any]) -> str:
-        s = result.get("summary", {})
-
-        def n(key: str) -> str:
-            return result_count(s, key)
-
+        counts = result_counts(result.get("summary", {}))
+        counts.setdefault("model", "")
         return (
-            f"{s.get('model', '')}: {n('predicted')} of {n('images')} images predicted,"
-            f" {n('failed')} failed; {n('similarity_scored')} similarity scores;"
-            f" {n('auto_rejected_total')} candidates auto-rejected in all"
-        )
+            "{model}: {predicted} of {images} images predicted, {failed} failed;"
+            " {similarity_scored} similarity scores;"
+            " {auto_rejected_total} candidates auto-rejected in all"
+        ).format_map(counts)

@@ -54,9 +54,23 @@ class JobHandler(Protocol):
     # the message otherwise stays the last chunk's).
 
 
-def result_count(result: dict[str, Any], key: str) -> str:
-    """A count from a job's result for a summary line: thousands separators, 0 when absent."""
-    return f"{int(result.get(key) or 0):,}"
+class _Counts(dict):
+    def __missing__(self, key: str) -> str:
+        return "0"
+
+
+def result_counts(result: dict[str, Any]) -> dict[str, str]:
+    """A job's result for a summary line's `str.format_map`: numbers with thousands separators,
+    0 for a count that is absent or null."""
+    return _Counts(
+        {
+            key: f"{int(value):,}"
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else str(value)
+            for key, value in result.items()
+            if value is not None
+        }
+    )
 
 
 def handler_for(kind: str) -> JobHandler:

@@ -20,7 +20,15 @@ from curation.models import DuplicateEdge, DuplicateMember, Job, ModelArtifact
 from curation.models import Image as ImageRow
 from curation.services.dedup import dedup_start
 from curation.services.ingest import ingest_start
-from tests.worker.dedup_data import BIRD, FLOWER, MAMMAL, TRANSFORMS, embed_images, originals
+from tests.worker.dedup_data import (
+    BIRD,
+    FLOWER,
+    MAMMAL,
+    SAMPLE,
+    TRANSFORMS,
+    embed_images,
+    originals,
+)
 from tests.worker.test_dedup import clean_data_root, image_of
 from worker.dedup import search, store
 from worker.dedup.verify import Picture, verify_pair
@@ -114,11 +122,11 @@ def test_a_clipped_edit_passes_whichever_picture_comes_first(
     brightness: float, contrast: float
 ) -> None:
     # Brightening clips pale areas to white, so the original cannot be predicted from the copy,
-    # only the copy from the original. The check once modelled only its second picture: a copy
-    # ingested before its original (the lower id goes first) was refused (these flowers, with
-    # the copy first: diff 25.3-29.4 > 25).
+    # only the copy from the original. The check once modelled only its second picture: with
+    # the copy first (ingested before its original: the lower id goes first), these brightened
+    # flowers were refused (diff 27.6-29.4 > 25), and the darkened one got another diff.
     for name in ("flower_03", "pink-rose_tess_brady_01", "sakura_dave_pena_01"):
-        im = Image.open(originals(FLOWER, 99)[0].parent / f"{name}.jpg").convert("RGB")
+        im = Image.open(SAMPLE / FLOWER / f"{name}.jpg").convert("RGB")
         edited = ImageEnhance.Brightness(im).enhance(brightness)
         edited = ImageEnhance.Contrast(edited).enhance(contrast)
         original, copy = picture(im), picture(edited)

@@ -31,7 +31,7 @@ import numpy as np
 from django.conf import settings
 
 from curation.models import DuplicateEdge, Image, Job, JobChunk, ModelArtifact, NotDuplicatePair
-from curation.services.jobs import ChunkSpec, Progress, result_count
+from curation.services.jobs import ChunkSpec, Progress, result_counts
 from worker.dedup import search, store
 from worker.embeddings import EmbeddingStore
 
@@ -472,11 +472,8 @@ class DedupHandler:
         return stats
 
     def summary(self, result: dict[str, Any]) -> str:
-        def n(key: str) -> str:
-            return result_count(result, key)
-
         return (
-            f"{n('groups')} groups ({n('new_groups')} new) holding {n('members')} images;"
-            f" {n('excluded')} candidacies excluded, {n('restored')} restored · this run:"
-            f" {n('candidates')} candidate pairs, {n('pixel_checks')} pixel-checked"
-        )
+            "{groups} groups ({new_groups} new) holding {members} images;"
+            " {excluded} candidacies excluded, {restored} restored · this run:"
+            " {candidates} candidate pairs, {pixel_checks} pixel-checked"
+        ).format_map(result_counts(result))

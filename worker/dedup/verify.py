@@ -4,7 +4,7 @@ The embedding and pHash searches propose pairs; many proposals are different pic
 one template (an 8 and a 9 of clubs, one icon with two emblems, a jigsaw piece with one tab
 turned) that no global descriptor can tell from a resized copy. A pair is confirmed when one
 picture, placed on the other by a scale, a shift and optionally a mirror, matches it everywhere
-up to a brightness/contrast change per colour channel:
+up to a brightness/contrast change:
 
 1. both thumbnails to 128 px on the long side (RGB, float32), lightly blurred;
 2. placement: identity first (same aspect ratio); else phase correlation at 64 px over 9 scales

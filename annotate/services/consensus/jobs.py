@@ -20,7 +20,7 @@ from annotate.services.consensus.fit import (
     synset_quality_refresh,
 )
 from curation.models import Job, JobChunk, Synset
-from curation.services.jobs import ChunkSpec, Progress, job_create, job_dispatch, result_count
+from curation.services.jobs import ChunkSpec, Progress, job_create, job_dispatch, result_counts
 
 logger = logging.getLogger(__name__)
 KIND = "consensus"
@@ -106,13 +106,10 @@ class ConsensusHandler:
         }
 
     def summary(self, result: dict[str, Any]) -> str:
-        def n(key: str) -> str:
-            return result_count(result, key)
-
         return (
-            f"all synsets, gold aside: {n('accepted')} accepted, {n('rejected')} rejected,"
-            f" {n('escalated')} escalated, {n('open')} open; {n('votes')} votes"
-        )
+            "all synsets, gold aside: {accepted} accepted, {rejected} rejected,"
+            " {escalated} escalated, {open} open; {votes} votes"
+        ).format_map(result_counts(result))
 
 
 def _recent_site_snapshot() -> QualitySnapshot | None:
