@@ -645,7 +645,9 @@ kept. {known["reviewed"]} base-base pairs were reviewed by eye on contact sheets
 blind to scores and detectors; copies mapped to their originals): first the candidates of a loose
 union of detectors (pHash <= 4; raw and whitened Lite0 cosine, three poolings, two views), then
 ({known["round 2"]["reviewed"]} pairs) every pair not yet reviewed that any row of this table
-reported in a trial run. {known["same"]} were judged the same drawing, {known["different"]}
+reported in a trial run, and ({known["round 3"]["reviewed"]} pairs, 2026-12-07) the same again
+for this table's rows (the reviewer had seen 3 of those among the combined rows' wrong pairs).
+{known["same"]} were judged the same drawing, {known["different"]}
 different, {known["unsure"]} unsure (counted wrong). A reported pair that is a known same drawing
 is an unlabelled true duplicate: counted in its own column, neither right nor wrong. The set
 also holds 1,064 generated star polygons
