@@ -9,6 +9,13 @@ vendor differences switched on the connection: row locks (PostgreSQL's FOR UPDAT
 SQLite serializes writers anyway) and GREATEST (SQLite's two-argument MAX). The conditions mirror
 what annotate.services.assignment documents; the PostgreSQL suite runs this module under the
 concurrency, idempotency and gold tests, and the SQLite subset runs it too.
+
+On PostgreSQL a statement over a task's rows passes each column as one array (unnest, = ANY)
+instead of one placeholder per value. psycopg caches its parsing of a statement's text only up
+to 50 parameters, so a 48-row VALUES list or IN list (three per next-task + submit) was split
+and quoted value by value on every request: the largest Python cost left in the profile. With
+arrays, a next-task plus its submit took a median 21.3 ms of CPU in process against 23.9 ms
+(six alternating runs on the load bench's data).
 """
 
 from __future__ import annotations
@@ -180,6 +187,16 @@ def insert_items(task_id: int, items: Sequence[tuple[int, str, int, bool, bool]]
     """A task's grid cells: (candidate id, token, position, is gold, leased)."""
     if not items:
         return
+    if _postgres():
+        candidates, tokens, positions, gold, leased = (list(c) for c in zip(*items, strict=True))
+        _run(
+            "INSERT INTO annotate_assignmentitem"
+            " (assignment_id, candidate_id, token, position, is_gold, leased)"
+            " SELECT %s, * FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::bool[],"
+            " %s::bool[])",
+            [task_id, candidates, tokens, positions, gold, leased],
+        )
+        return
     _run(
         "INSERT INTO annotate_assignmentitem"
         " (assignment_id, candidate_id, token, position, is_gold, leased) VALUES "
@@ -239,7 +256,17 @@ def insert_votes(
     """Votes (candidate id, answer, ms) of one task; a vote the annotator already has on a
     candidate is kept as it was (one per annotator and candidate, by constraint). Returns the
     candidates this task now has a vote on."""
-    if rows:
+    if rows and _postgres():
+        candidates, answers, times = (list(c) for c in zip(*rows, strict=True))
+        _run(
+            "INSERT INTO annotate_vote (annotator_id, candidate_id, synset_id, answer,"
+            " assignment_id, time_ms, source, created_at)"
+            " SELECT %s, u.c, %s, u.a, %s, u.ms, %s, %s"
+            " FROM unnest(%s::bigint[], %s::bool[], %s::int[]) AS u(c, a, ms)"
+            " ON CONFLICT DO NOTHING",
+            [annotator_id, synset_id, task_id, source, _when(now), candidates, answers, times],
+        )
+    elif rows:
         when = _when(now)
         _run(
             "INSERT INTO annotate_vote (annotator_id, candidate_id, synset_id, answer,"
@@ -264,11 +291,9 @@ def settle_queue(leased: Sequence[int], voted: Sequence[int]) -> None:
     if not ids:
         return
     if _postgres():
-        _rows(
-            f"SELECT candidate_id FROM annotate_queueitem WHERE candidate_id IN ({_marks(ids)})"
-            " ORDER BY candidate_id FOR UPDATE",
-            ids,
-        )
+        _settle_queue_postgres(list(leased), list(voted), ids)
+        return
+    # SQLite serializes writers: no rows to lock first.
     back = f"{_greatest('leased - 1', '0')}"
     less = f"{_greatest('need - 1', '0')}"
     sets, params = [], []
@@ -287,6 +312,26 @@ def settle_queue(leased: Sequence[int], voted: Sequence[int]) -> None:
     _run(
         f"UPDATE annotate_queueitem SET {', '.join(sets)} WHERE candidate_id IN ({_marks(ids)})",
         [*params, *ids],
+    )
+
+
+def _settle_queue_postgres(leased: list[int], voted: list[int], ids: list[int]) -> None:
+    """settle_queue with each id list as one array parameter (see the module's note)."""
+    _rows(
+        "SELECT candidate_id FROM annotate_queueitem WHERE candidate_id = ANY(%s::bigint[])"
+        " ORDER BY candidate_id FOR UPDATE",
+        [ids],
+    )
+    _run(
+        "UPDATE annotate_queueitem SET"
+        " leased = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN GREATEST(leased - 1, 0)"
+        "  ELSE leased END,"
+        " votes = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN votes + 1 ELSE votes END,"
+        " need = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN GREATEST(need - 1, 0)"
+        "  ELSE need END,"
+        " dirty = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN TRUE ELSE dirty END"
+        " WHERE candidate_id = ANY(%s::bigint[])",
+        [leased, voted, voted, voted, ids],
     )
 
 
