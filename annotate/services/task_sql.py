@@ -14,8 +14,8 @@ On PostgreSQL a statement over a task's rows passes each column as one array (un
 instead of one placeholder per value. psycopg caches its parsing of a statement's text only up
 to 50 parameters, so a 48-row VALUES list or IN list (three per next-task + submit) was split
 and quoted value by value on every request: the largest Python cost left in the profile. With
-arrays, a next-task plus its submit took a median 21.3 ms of CPU in process against 23.9 ms
-(six alternating runs on the load bench's data).
+arrays, a next-task plus its submit took a median 24.5 ms of CPU in process against 27.7 ms,
+less in 9 of 10 alternating runs on the load bench's data.
 """
 
 from __future__ import annotations
