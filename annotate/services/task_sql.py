@@ -35,6 +35,14 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _in(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """`column` is one of `ids`: one array parameter on PostgreSQL (see the module's note),
+    a placeholder per id elsewhere. Returns the condition and its parameters."""
+    if _postgres():
+        return f"{column} = ANY(%s::bigint[])", [list(ids)]
+    return f"{column} IN ({_marks(ids)})", list(ids)
+
+
 def _rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -256,21 +264,22 @@ def insert_votes(
     """Votes (candidate id, answer, ms) of one task; a vote the annotator already has on a
     candidate is kept as it was (one per annotator and candidate, by constraint). Returns the
     candidates this task now has a vote on."""
+    when = _when(now)
+    columns = (
+        "INSERT INTO annotate_vote (annotator_id, candidate_id, synset_id, answer,"
+        " assignment_id, time_ms, source, created_at)"
+    )
     if rows and _postgres():
         candidates, answers, times = (list(c) for c in zip(*rows, strict=True))
         _run(
-            "INSERT INTO annotate_vote (annotator_id, candidate_id, synset_id, answer,"
-            " assignment_id, time_ms, source, created_at)"
-            " SELECT %s, u.c, %s, u.a, %s, u.ms, %s, %s"
+            f"{columns} SELECT %s, u.c, %s, u.a, %s, u.ms, %s, %s"
             " FROM unnest(%s::bigint[], %s::bool[], %s::int[]) AS u(c, a, ms)"
             " ON CONFLICT DO NOTHING",
-            [annotator_id, synset_id, task_id, source, _when(now), candidates, answers, times],
+            [annotator_id, synset_id, task_id, source, when, candidates, answers, times],
         )
     elif rows:
-        when = _when(now)
         _run(
-            "INSERT INTO annotate_vote (annotator_id, candidate_id, synset_id, answer,"
-            " assignment_id, time_ms, source, created_at) VALUES "
+            f"{columns} VALUES "
             + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
             + " ON CONFLICT DO NOTHING",
             [
@@ -290,48 +299,32 @@ def settle_queue(leased: Sequence[int], voted: Sequence[int]) -> None:
     ids = sorted(set(leased) | set(voted))
     if not ids:
         return
-    if _postgres():
-        _settle_queue_postgres(list(leased), list(voted), ids)
-        return
-    # SQLite serializes writers: no rows to lock first.
+    if _postgres():  # SQLite serializes writers: no rows to lock there
+        locked, locked_params = _in("candidate_id", ids)
+        _rows(
+            f"SELECT candidate_id FROM annotate_queueitem WHERE {locked}"
+            " ORDER BY candidate_id FOR UPDATE",
+            locked_params,
+        )
     back = f"{_greatest('leased - 1', '0')}"
     less = f"{_greatest('need - 1', '0')}"
     sets, params = [], []
     if leased:
-        sets.append(f"leased = CASE WHEN candidate_id IN ({_marks(leased)}) THEN {back}"
-                    " ELSE leased END")  # fmt: skip
-        params += list(leased)
+        cond, cond_params = _in("candidate_id", leased)
+        sets.append(f"leased = CASE WHEN {cond} THEN {back} ELSE leased END")
+        params += cond_params
     if voted:
-        marks = _marks(voted)
+        cond, cond_params = _in("candidate_id", voted)
         sets += [
-            f"votes = CASE WHEN candidate_id IN ({marks}) THEN votes + 1 ELSE votes END",
-            f"need = CASE WHEN candidate_id IN ({marks}) THEN {less} ELSE need END",
-            f"dirty = CASE WHEN candidate_id IN ({marks}) THEN %s ELSE dirty END",
+            f"votes = CASE WHEN {cond} THEN votes + 1 ELSE votes END",
+            f"need = CASE WHEN {cond} THEN {less} ELSE need END",
+            f"dirty = CASE WHEN {cond} THEN %s ELSE dirty END",
         ]
-        params += [*voted, *voted, *voted, True]
+        params += [*cond_params, *cond_params, *cond_params, True]
+    where, where_params = _in("candidate_id", ids)
     _run(
-        f"UPDATE annotate_queueitem SET {', '.join(sets)} WHERE candidate_id IN ({_marks(ids)})",
-        [*params, *ids],
-    )
-
-
-def _settle_queue_postgres(leased: list[int], voted: list[int], ids: list[int]) -> None:
-    """settle_queue with each id list as one array parameter (see the module's note)."""
-    _rows(
-        "SELECT candidate_id FROM annotate_queueitem WHERE candidate_id = ANY(%s::bigint[])"
-        " ORDER BY candidate_id FOR UPDATE",
-        [ids],
-    )
-    _run(
-        "UPDATE annotate_queueitem SET"
-        " leased = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN GREATEST(leased - 1, 0)"
-        "  ELSE leased END,"
-        " votes = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN votes + 1 ELSE votes END,"
-        " need = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN GREATEST(need - 1, 0)"
-        "  ELSE need END,"
-        " dirty = CASE WHEN candidate_id = ANY(%s::bigint[]) THEN TRUE ELSE dirty END"
-        " WHERE candidate_id = ANY(%s::bigint[])",
-        [leased, voted, voted, voted, ids],
+        f"UPDATE annotate_queueitem SET {', '.join(sets)} WHERE {where}",
+        [*params, *where_params],
     )
 
 

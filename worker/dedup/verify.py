@@ -245,9 +245,10 @@ def _residual(
     if overlap < MIN_OVERLAP:  # a placement that pushes content off the other picture
         return _NO_OVERLAP
     alpha, beta, gain_ok = _gain_offset(dst, bw, valid)
-    rb = np.abs(bw - np.clip(dst * np.float32(alpha) + beta, 0, 255))
+    scaled = dst * np.float32(alpha)
+    rb = np.abs(bw - np.clip(scaled + beta, 0, 255))
     # alpha * |dst - clip((bw - beta) / alpha)|, without the division
-    ra = np.abs(dst * np.float32(alpha) - np.clip(bw - beta, 0, 255 * alpha))
+    ra = np.abs(scaled - np.clip(bw - beta, 0, 255 * alpha))
     r = _channel_mean(np.minimum(rb, ra)) * valid
     count = uniform_filter(valid.astype(np.float32), WINDOW)
     local = uniform_filter(r, WINDOW) / np.maximum(count, 1e-3)
