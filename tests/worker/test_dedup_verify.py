@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from curation.models import DuplicateEdge, DuplicateMember, Job, ModelArtifact
 from curation.models import Image as ImageRow
@@ -165,6 +165,36 @@ def test_tiny_icons_on_wide_canvases_are_not_judged_alike() -> None:
     assert not verdict.ok and verdict.veto == "ink" and verdict.diff <= LIMIT, verdict
     assert verify_pair(picture(a), picture(a.resize((a.width // 2, a.height // 2))),
                        max_diff=LIMIT).ok  # fmt: skip
+
+
+def test_small_symbols_are_looked_at_again_finer() -> None:
+    def flattened(rel: str) -> Image.Image:  # as bench_dedup flattens Open Clip Art
+        im = Image.open(Path("/usr/share/openclipart/png") / rel).convert("RGBA")
+        white = Image.new("RGB", im.size, "white")
+        white.paste(im, mask=im.getchannel("A"))
+        white.thumbnail((480, 480))
+        f = 256 / max(white.size)  # small icons scaled up, as the bench does
+        return white.resize((round(white.width * f), round(white.height * f)), Image.LANCZOS)
+
+    # Two 20 px plant symbols, one dotted, on wide canvases: at 128 px the dots are a blur and
+    # the pair passes; the finer crops of the two drawings refuse it.
+    azalea = picture(flattened("signs_and_symbols/azalea_0_symbol_1m_bwh.png"))
+    deciduous_im = flattened("signs_and_symbols/deciduous_0_symbol_1m_bwh.png")
+    deciduous = picture(deciduous_im)
+    assert azalea.fine is not None and deciduous.fine is not None
+    verdict = verify_pair(azalea, deciduous, max_diff=LIMIT)
+    assert not verdict.ok and verdict.veto == "fine" and verdict.diff > 2 * LIMIT, verdict
+    coarse_only = Picture(azalea.rgb, azalea.grey, azalea.small, azalea.background, azalea.ink)
+    assert verify_pair(coarse_only, deciduous, max_diff=LIMIT).ok  # what the finer look adds
+    # Its own copies still pass the finer look: mirrored, padded, halved.
+    w, h = deciduous_im.size
+    for copy in (
+        ImageOps.mirror(deciduous_im),
+        ImageOps.expand(deciduous_im, border=(w // 20, h // 20), fill="white"),
+        deciduous_im.resize((w // 2, h // 2), Image.LANCZOS),
+    ):
+        verdict = verify_pair(deciduous, picture(copy), max_diff=LIMIT)
+        assert verdict.ok, verdict
 
 
 def test_whitening_separates_look_alikes_and_keeps_copies() -> None:
