@@ -397,7 +397,7 @@ def _fine_check(a: Picture, b: Picture, coarse: Verdict, max_diff: float, mirror
     centres; each refined, and the better one's diff judged against the same limit (the vetoes
     were judged at 128 px). On bench_dedup it refuses two different 20 px plant symbols whose
     dots the 128 px blur erased (73 at the finer look) and keeps every planted copy of the
-    drawings it applies to (their finer diffs 0.7-15.2, against the limit of 25)."""
+    drawings it applies to (verdicts 1.6-10.6, two rotated copies 17.6 and 22.3; limit 25)."""
     fa, fb = a.fine, b.fine
     if fa is None or fb is None:
         coarse.ok = True
