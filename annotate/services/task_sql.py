@@ -143,30 +143,25 @@ def usable(candidate_ids: Sequence[int]) -> set[int]:
     others are closed (dedup or a curator excluded them since they were queued)."""
     if not candidate_ids:
         return set()
+    ids, ids_params = _in("c.id", candidate_ids)
     rows = _rows(
         "SELECT c.id FROM curation_candidate c JOIN curation_image i ON i.id = c.image_id"
-        f" WHERE c.id IN ({_marks(candidate_ids)}) AND i.status = %s"
-        f" AND c.state IN ({_marks(_OPEN_STATES)})",
-        [*candidate_ids, str(Image.Status.OK), *_OPEN_STATES],
+        f" WHERE {ids} AND i.status = %s AND c.state IN ({_marks(_OPEN_STATES)})",
+        [*ids_params, str(Image.Status.OK), *_OPEN_STATES],
     )
     good = {r[0] for r in rows}
     stale = [c for c in candidate_ids if c not in good]
     if stale:
-        _run(
-            'UPDATE annotate_queueitem SET "open" = %s, need = 0'
-            f" WHERE candidate_id IN ({_marks(stale)})",
-            [False, *stale],
-        )
+        where, where_params = _in("candidate_id", stale)
+        _run(f'UPDATE annotate_queueitem SET "open" = %s, need = 0 WHERE {where}',
+             [False, *where_params])  # fmt: skip
     return good
 
 
 def lease(candidate_ids: Sequence[int]) -> None:
     if candidate_ids:
-        _run(
-            "UPDATE annotate_queueitem SET leased = leased + 1"
-            f" WHERE candidate_id IN ({_marks(candidate_ids)})",
-            list(candidate_ids),
-        )
+        where, params = _in("candidate_id", candidate_ids)
+        _run(f"UPDATE annotate_queueitem SET leased = leased + 1 WHERE {where}", params)
 
 
 def random_gold(annotator_id: int, synset_id: int, count: int) -> list[int]:
