@@ -137,7 +137,9 @@ class Verdict:
     # why the best placement was refused despite its diff: "gain", "ink", or "fine" (passed at
     # 128 px, failed on a small drawing's finer crop)
     veto: str = ""
-    shift: tuple[float, float] = (0.0, 0.0)  # (ty, tx) of the placement, in a's 128 px frame
+    # (ty, tx) of the placement in the 128 px frame of the picture the other was placed on
+    # (verify_pair's reordered a): what _fine_check carries over
+    shift: tuple[float, float] = (0.0, 0.0)
 
 
 def _resize(g: np.ndarray, s: float) -> np.ndarray:
