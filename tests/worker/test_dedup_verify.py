@@ -149,14 +149,20 @@ def test_a_thick_black_circle_is_not_a_thin_grey_ring() -> None:
     assert not verdict.ok and verdict.veto == "gain" and verdict.diff <= LIMIT, verdict
 
 
-def test_tiny_icons_on_wide_canvases_are_not_judged_alike() -> None:
-    def flattened(rel: str) -> Image.Image:  # as bench_dedup flattens Open Clip Art
-        im = Image.open(Path("/usr/share/openclipart/png") / rel).convert("RGBA")
-        white = Image.new("RGB", im.size, "white")
-        white.paste(im, mask=im.getchannel("A"))
-        white.thumbnail((480, 480))
-        return white
+def flattened(rel: str, *, min_side: int = 0) -> Image.Image:
+    """An Open Clip Art PNG as bench_dedup flattens it: on white, at most 480 px, and scaled up
+    to `min_side` on the long side when smaller."""
+    im = Image.open(Path("/usr/share/openclipart/png") / rel).convert("RGBA")
+    white = Image.new("RGB", im.size, "white")
+    white.paste(im, mask=im.getchannel("A"))
+    white.thumbnail((480, 480))
+    if max(white.size) < min_side:
+        f = min_side / max(white.size)
+        white = white.resize((round(white.width * f), round(white.height * f)), Image.LANCZOS)
+    return white
 
+
+def test_tiny_icons_on_wide_canvases_are_not_judged_alike() -> None:
     # Two different 6 px buttons on the same wide transparent canvas: every 7x7 window's
     # residual is small, but it is larger than the ink itself.
     a = flattened("computer/icons/button1_fudriot_omic.ch_01.png")
@@ -168,18 +174,10 @@ def test_tiny_icons_on_wide_canvases_are_not_judged_alike() -> None:
 
 
 def test_small_symbols_are_looked_at_again_finer() -> None:
-    def flattened(rel: str) -> Image.Image:  # as bench_dedup flattens Open Clip Art
-        im = Image.open(Path("/usr/share/openclipart/png") / rel).convert("RGBA")
-        white = Image.new("RGB", im.size, "white")
-        white.paste(im, mask=im.getchannel("A"))
-        white.thumbnail((480, 480))
-        f = 256 / max(white.size)  # small icons scaled up, as the bench does
-        return white.resize((round(white.width * f), round(white.height * f)), Image.LANCZOS)
-
     # Two 20 px plant symbols, one dotted, on wide canvases: at 128 px the dots are a blur and
     # the pair passes; the finer crops of the two drawings refuse it.
-    azalea = picture(flattened("signs_and_symbols/azalea_0_symbol_1m_bwh.png"))
-    deciduous_im = flattened("signs_and_symbols/deciduous_0_symbol_1m_bwh.png")
+    azalea = picture(flattened("signs_and_symbols/azalea_0_symbol_1m_bwh.png", min_side=256))
+    deciduous_im = flattened("signs_and_symbols/deciduous_0_symbol_1m_bwh.png", min_side=256)
     deciduous = picture(deciduous_im)
     assert azalea.fine is not None and deciduous.fine is not None
     verdict = verify_pair(azalea, deciduous, max_diff=LIMIT)

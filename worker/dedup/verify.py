@@ -97,7 +97,7 @@ class Picture:
         return cls(rgb=rgb, grey=grey, small=small, background=background, ink=ink)
 
     def _crop_fine(self, im: Image.Image, s: float) -> None:
-        rows, cols = np.nonzero(np.abs(self.grey - self.background) > INK_LEVEL)
+        rows, cols = _ink_pixels(self.grey, self.background)
         if len(rows) == 0:
             return
         if max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 > SMALL_DRAWING:
@@ -415,9 +415,8 @@ def _fine_check(a: Picture, b: Picture, coarse: Verdict, max_diff: float, mirror
             ty = coarse.shift[0] * per_a - top_a + s * top_b
             tx = coarse.shift[1] * per_a - left_a + s * left
         else:  # no placement to carry over: the crops' ink centres on each other
-            ty, tx = (
-                _ink_centre(fa)[k] - s * _ink_centre(fb, mirrored=mirrored)[k] for k in (0, 1)
-            )
+            (ya, xa), (yb, xb) = _ink_centre(fa), _ink_centre(fb, mirrored=mirrored)
+            ty, tx = ya - s * yb, xa - s * xb
         v = _try(fa, fb, mirrored, s, ty, tx, max_diff)
         if v is not None and (best is None or v.diff < best.diff):
             best = v
@@ -428,9 +427,14 @@ def _fine_check(a: Picture, b: Picture, coarse: Verdict, max_diff: float, mirror
     return coarse
 
 
+def _ink_pixels(grey: np.ndarray, background: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the pixels that count as the drawing (INK_LEVEL off the background)."""
+    return np.nonzero(np.abs(grey - background) > INK_LEVEL)
+
+
 def _ink_centre(p: Picture, *, mirrored: bool = False) -> tuple[float, float]:
     grey = p.grey[:, ::-1] if mirrored else p.grey
-    rows, cols = np.nonzero(np.abs(grey - p.background) > INK_LEVEL)
+    rows, cols = _ink_pixels(grey, p.background)
     if len(rows) == 0:
         return grey.shape[0] / 2, grey.shape[1] / 2
     return float(rows.mean()), float(cols.mean())
