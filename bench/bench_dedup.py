@@ -660,7 +660,7 @@ right / all reported pairs. The same rule scores every row.
 
 SynsetLab combined = pHash radius {radius} candidates + whitened-embedding candidates (cosine
 >= {cosine}, at most {k} per image), each confirmed by the pixel check (worker/dedup/verify.py:
-placement, largest 7x7 residual, gain and ink vetoes) on the ingest thumbnails;
+placement upright or turned, largest 7x7 residual, gain and ink vetoes, finer look at small drawings) on the ingest thumbnails;
 {n_cand:,} candidate pairs. Defaults adopted in settings:
 DEDUP_PHASH_RADIUS={radius}, DEDUP_COSINE_THRESHOLD={cosine}, DEDUP_MAX_CANDIDATES={k},
 DEDUP_VERIFY_MAX_DIFF={limit:g}. Target (recall >= 0.95 on resize, JPEG, colour, crop-10% at

@@ -26,6 +26,12 @@ up to a brightness/contrast change:
 6. a small drawing (ink spanning <= 48 px of the 128 px frame in both pictures) that passed is
    looked at again at the thumbnail's own resolution, cropped to the ink (_fine_check): at
    128 px a 20 px symbol's inner detail is a blur.
+7. a pair no upright placement passes is tried turned (_try_turned): the best upright
+   placement of each mirroring turned about b's centre by -10..10 degrees at half size, the
+   best-correlated angle refined with the rotation free (_refine_turned) and judged as above.
+   A scanned or re-photographed copy is rarely square to its original; upright, bench_dedup's
+   copies turned by 5 degrees left windows 50-235 grey levels off (rotate5 recall 0.25). With
+   it: 0.80, the same 3 wrong pairs, 7% more checking time (only refused pairs pay).
 
 bench_dedup calibrates the acceptance limit (DEDUP_VERIFY_MAX_DIFF). Pure numpy/scipy; 11.5 ms
 a pair on average on one core of a 2-core Xeon (a pair that passes costs about half as much as
@@ -37,7 +43,7 @@ slower, not faster, with several.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -56,6 +62,10 @@ MAX_INK_RATIO = 1.5  # summed residual / summed deviation from the background, e
 SMALL_DRAWING = 48  # ink spanning at most this many px of the 128 px frame: checked again finer
 INK_LEVEL = 8.0  # grey levels from the blurred background that count as ink (a drawing's extent)
 FINE_MARGIN = 8  # px of the finer picture kept around the ink
+# Rotations searched when no upright placement passes (step 7): a scanned or photographed copy
+# is rarely square to its original.
+MAX_ROTATION = np.deg2rad(10.0)
+ROTATIONS = np.deg2rad(np.arange(-10.0, 10.5, 1.0))
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -140,6 +150,7 @@ class Verdict:
     # (ty, tx) of the placement in the 128 px frame of the picture the other was placed on
     # (verify_pair's reordered a): what _fine_check carries over
     shift: tuple[float, float] = (0.0, 0.0)
+    rotation: float = 0.0  # radians, b's content turned by it on a (step 7)
 
 
 def _resize(g: np.ndarray, s: float) -> np.ndarray:
@@ -221,6 +232,78 @@ def _refine(a: np.ndarray, b: np.ndarray, s: float, ty: float, tx: float, iters:
     return s, ty, tx
 
 
+def _warp_turned(
+    img: np.ndarray, s: float, theta: float, ty: float, tx: float, shape: tuple[int, ...]
+):  # type: ignore[no-untyped-def]
+    """`img` scaled by s, turned by theta and shifted by (ty, tx) into a frame of `shape`
+    (p = s R(theta) q + t): bilinear sampling at q = R(-theta) (p - t) / s. Not separable, so
+    a gather per corner; used only for turned placements."""
+    c, sn = np.float32(np.cos(theta)), np.float32(np.sin(theta))
+    i = np.arange(shape[0], dtype=np.float32)[:, None] - np.float32(ty)
+    j = np.arange(shape[1], dtype=np.float32)[None, :] - np.float32(tx)
+    qy, qx = (c * i + sn * j) / np.float32(s), (c * j - sn * i) / np.float32(s)
+    h, w = img.shape[:2]
+    valid = (qy >= 0) & (qy <= h - 1) & (qx >= 0) & (qx <= w - 1)
+    qy, qx = np.clip(qy, 0, h - 1), np.clip(qx, 0, w - 1)
+    y0, x0 = np.floor(qy).astype(np.int64), np.floor(qx).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = qy - y0, qx - x0
+    if img.ndim == 3:
+        fy, fx = fy[..., None], fx[..., None]
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy, valid, qy, qx
+
+
+def _placed(img: np.ndarray, s: float, theta: float, ty: float, tx: float, shape: tuple[int, ...]):  # type: ignore[no-untyped-def]
+    if theta == 0.0:
+        return _warp(img, s, ty, tx, shape)
+    return _warp_turned(img, s, theta, ty, tx, shape)
+
+
+def _inverse(s: float, theta: float, ty: float, tx: float) -> tuple[float, float, float, float]:
+    """The placement of a on b given b's on a: q = R(-theta) (p - t) / s."""
+    c, sn = np.cos(theta), np.sin(theta)
+    return 1 / s, -theta, -(c * ty + sn * tx) / s, -(c * tx - sn * ty) / s
+
+
+def _refine_turned(
+    a: np.ndarray, b: np.ndarray, s: float, theta: float, ty: float, tx: float, iters: int = 10
+):  # type: ignore[no-untyped-def]
+    """Gauss-Newton on (scale, rotation, ty, tx), gain and offset refitted at each step."""
+    for _ in range(iters):
+        bw, valid, qy, qx = _warp_turned(b, s, theta, ty, tx, a.shape)
+        if valid.sum() < 64:
+            return None
+        gy, gx = np.gradient(bw)
+        av, bv = a[valid], bw[valid]
+        am, bm = av.mean(), bv.mean()
+        ac = av - am
+        alpha = float(ac @ (bv - bm)) / max(float(ac @ ac), 1e-3 * len(ac))
+        err = bv - (alpha * av + (bm - alpha * am))
+        c, sn = np.float32(np.cos(theta)), np.float32(np.sin(theta))
+        # b's own gradient at q, from the placed picture's: grad_q b = s R(-theta) grad_p bw
+        by = s * (c * gy[valid] + sn * gx[valid])
+        bx = s * (c * gx[valid] - sn * gy[valid])
+        y, x = qy[valid], qx[valid]
+        jac = np.stack(
+            [
+                -(by * y + bx * x) / s,  # d/ds
+                by * x - bx * y,  # d/dtheta
+                -(by * c - bx * sn) / s,  # d/dty
+                -(by * sn + bx * c) / s,  # d/dtx
+            ]
+        ).astype(np.float32)
+        step = np.linalg.solve(jac @ jac.T + 1e-3 * np.eye(4, dtype=np.float32), jac @ err)
+        s, theta = s - float(step[0]), theta - float(step[1])
+        ty, tx = ty - float(step[2]), tx - float(step[3])
+        if not 0.6 < s < 1.6 or abs(theta) > MAX_ROTATION:
+            return None
+        if abs(step[0]) < 1e-4 and abs(step[1]) < 1e-4 and max(abs(step[2]), abs(step[3])) < 0.02:
+            break
+    return s, theta, ty, tx
+
+
 @dataclass
 class _Residual:
     diff: float  # largest 7x7 mean residual
@@ -270,14 +353,20 @@ def _gain_offset(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float
 
 
 def _residual(
-    dst: np.ndarray, src: np.ndarray, s: float, ty: float, tx: float, limit: float
+    dst: np.ndarray,
+    src: np.ndarray,
+    s: float,
+    ty: float,
+    tx: float,
+    limit: float,
+    theta: float = 0.0,
 ) -> _Residual:
     """`src` placed on `dst` (both blurred RGB), compared. Each pixel's residual is the smaller of
     predicting src from dst and dst from src: whichever picture an edit clipped (pale areas
     brightened to white), the other predicts it, so the order of the two does not matter (a
     brightened copy ingested before its original was refused when only one way was tried).
     Past `limit` the diff is returned alone: the caller refuses the placement anyway."""
-    bw, valid, _, _ = _warp(src, s, ty, tx, dst.shape)
+    bw, valid, _, _ = _placed(src, s, theta, ty, tx, dst.shape)
     overlap = valid.sum() / min(dst.shape[0] * dst.shape[1], src.shape[0] * src.shape[1] * s * s)
     if overlap < MIN_OVERLAP:  # a placement that pushes content off the other picture
         return _NO_OVERLAP
@@ -308,20 +397,35 @@ def _residual(
 
 
 def _try(
-    a: Picture, b: Picture, mirrored: bool, s: float, ty: float, tx: float, max_diff: float
+    a: Picture,
+    b: Picture,
+    mirrored: bool,
+    s: float,
+    ty: float,
+    tx: float,
+    max_diff: float,
+    theta: float | None = None,
 ) -> Verdict | None:
+    """b placed on a from (s, ty, tx), refined and judged; turned too when `theta` is given
+    (the start's rotation)."""
     grey_b = np.ascontiguousarray(b.grey[:, ::-1]) if mirrored else b.grey
-    placed = _refine(a.grey, grey_b, s, ty, tx)
+    if theta is None:
+        placed = _refine(a.grey, grey_b, s, ty, tx)
+        placed = None if placed is None else (placed[0], 0.0, placed[1], placed[2])
+    else:
+        placed = _refine_turned(a.grey, grey_b, s, theta, ty, tx)
     if placed is None:
         return None
-    s2, ty2, tx2 = placed
+    s2, th2, ty2, tx2 = placed
     b_rgb = np.ascontiguousarray(b.rgb[:, ::-1]) if mirrored else b.rgb
     # Both ways: b on a, then a on b (the inverse placement). One way alone passes a picture
     # shrunk onto a plain part of the other.
-    fwd = _residual(a.rgb, b_rgb, s2, ty2, tx2, max_diff)
+    fwd = _residual(a.rgb, b_rgb, s2, ty2, tx2, max_diff, th2)
     if fwd.diff > max_diff:  # the scaling below only raises diff: refused either way
-        return Verdict(ok=False, diff=fwd.diff, scale=s2, mirrored=mirrored, shift=(ty2, tx2))
-    back = _residual(b_rgb, a.rgb, 1 / s2, -ty2 / s2, -tx2 / s2, max_diff)
+        return Verdict(ok=False, diff=fwd.diff, scale=s2, mirrored=mirrored, shift=(ty2, tx2),
+                       rotation=th2)  # fmt: skip
+    s3, th3, ty3, tx3 = _inverse(s2, th2, ty2, tx2)
+    back = _residual(b_rgb, a.rgb, s3, ty3, tx3, max_diff, th3)
     diff, contrast = max(fwd.diff, back.diff), max(fwd.contrast, back.contrast)
     # Judged relative to the pictures' own contrast: thin faint lines leave small residuals
     # whatever they draw, so a residual near the contrast itself is no match.
@@ -333,8 +437,37 @@ def _try(
         veto = "ink"
     return Verdict(
         ok=False, diff=diff, scale=s2, mirrored=mirrored, contrast=contrast, veto=veto,
-        shift=(ty2, tx2),
+        shift=(ty2, tx2), rotation=th2,
     )  # fmt: skip
+
+
+def _try_turned(a: Picture, b: Picture, uprights: list[Verdict], max_diff: float) -> Verdict | None:
+    """Step 7: each upright placement (one per mirroring) turned about b's centre by each of
+    ROTATIONS at half size; only the best-correlated (mirroring, angle) is refined at full
+    size with the rotation free, so a refused pair pays for one turned refinement at most.
+    None when the best is upright (nothing new to try)."""
+    ref = a.small - a.small.mean()
+    best, best_score, best_start = None, -np.inf, (0.0, 0.0)
+    for upright in uprights:
+        g = b.small[:, ::-1] if upright.mirrored else b.small
+        s = upright.scale
+        qc = np.array([(g.shape[0] - 1) / 2, (g.shape[1] - 1) / 2])
+        pc = s * qc + np.array(upright.shift) / 2  # b's centre on a, at half size
+        for theta in ROTATIONS:
+            c, sn = np.cos(theta), np.sin(theta)
+            t = pc - s * np.array([c * qc[0] - sn * qc[1], sn * qc[0] + c * qc[1]])
+            bw, valid, _, _ = _warp_turned(g, s, float(theta), t[0], t[1], a.small.shape)
+            if valid.sum() < 16:
+                continue
+            x, y = ref[valid], bw[valid] - bw[valid].mean()
+            score = float(x @ y) / max(float(np.sqrt((x @ x) * (y @ y))), 1e-6)
+            if score > best_score:
+                best, best_score, best_start = (upright, float(theta)), score, (t[0], t[1])
+    if best is None or best[1] == 0.0:
+        return None
+    upright, theta = best
+    return _try(a, b, upright.mirrored, upright.scale, 2 * best_start[0], 2 * best_start[1],
+                max_diff, theta=theta)  # fmt: skip
 
 
 def _better(v: Verdict | None, best: Verdict | None) -> bool:
@@ -379,14 +512,28 @@ def verify_pair(a: Picture, b: Picture, *, max_diff: float, mirror: bool = True)
         peak, dy, dx = _phase_peak(fa, fb)
         peaks.append((peak, mirrored, s, 2.0 * dy, 2.0 * dx))
     peaks.sort(key=lambda p: -p[0])
+    tried = [best] if best is not None else []
     for _, mirrored, s, ty, tx in peaks[:2]:
         v = _try(a, b, mirrored, s, ty, tx, max_diff)
+        if v is not None:
+            tried.append(v)
         if _better(v, best):
             best = v
         if _passes(best, max_diff):
             break
     if best is None:
         return Verdict(ok=False, diff=float("inf"))
+    if not _passes(best, max_diff):
+        # Turned, from the best upright placement of each mirroring (a turned copy can leave
+        # the other mirroring's upright placement ahead), or from the best one mirrored.
+        uprights = []
+        for mirrored in (False, True) if mirror else (False,):
+            starts = [v for v in tried if v.mirrored == mirrored]
+            uprights.append(min(starts, key=lambda v: v.diff) if starts
+                            else replace(best, mirrored=mirrored))  # fmt: skip
+        turned = _try_turned(a, b, uprights, max_diff)
+        if _better(turned, best):
+            best = turned
     if _passes(best, max_diff):
         return _fine_check(a, b, best, max_diff, mirror)
     return best
@@ -409,15 +556,18 @@ def _fine_check(a: Picture, b: Picture, coarse: Verdict, max_diff: float, mirror
     s = coarse.scale * per_a / per_b  # b's fine px -> a's fine px
     best: Verdict | None = None
     for mirrored in (coarse.mirrored, not coarse.mirrored) if mirror else (coarse.mirrored,):
+        theta = None
         if mirrored == coarse.mirrored:
-            # b(j) lands on a(i) at i = s * j + t (128 px); in the crops' own pixels:
+            # b(j) lands on a(i) at i = s R j + t (128 px); in the crops' own pixels:
             left = width_b - left_b - fb.grey.shape[1] if mirrored else left_b
-            ty = coarse.shift[0] * per_a - top_a + s * top_b
-            tx = coarse.shift[1] * per_a - left_a + s * left
+            c, sn = np.cos(coarse.rotation), np.sin(coarse.rotation)
+            ty = coarse.shift[0] * per_a - top_a + s * (c * top_b - sn * left)
+            tx = coarse.shift[1] * per_a - left_a + s * (sn * top_b + c * left)
+            theta = coarse.rotation or None
         else:  # no placement to carry over: the crops' ink centres on each other
             (ya, xa), (yb, xb) = _ink_centre(fa), _ink_centre(fb, mirrored=mirrored)
             ty, tx = ya - s * yb, xa - s * xb
-        v = _try(fa, fb, mirrored, s, ty, tx, max_diff)
+        v = _try(fa, fb, mirrored, s, ty, tx, max_diff, theta)
         if v is not None and (best is None or v.diff < best.diff):
             best = v
     # The verdict's diff is the worse of the two looks, so that a smaller limit judges it alike.
