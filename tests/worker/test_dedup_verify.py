@@ -221,6 +221,29 @@ def test_turned_copies_pass_and_turned_variants_do_not(angle: float) -> None:
         assert verdict.ok and verdict.rotation != 0.0, (rel, verdict)
 
 
+def test_strips_too_thin_to_place_are_judged_as_framed() -> None:
+    # A 4000 x 32 strip is 1 px tall at 128 px: no gradient, no placement search. Its resized
+    # copy is judged as framed, another strip is refused, and a strip against an ordinary
+    # picture is refused as "thin" (this raised ValueError and failed the dedup chunk).
+    def strip(seed: int) -> Image.Image:
+        rng = np.random.default_rng(seed)
+        im = Image.new("RGB", (4000, 32), "white")
+        draw = ImageDraw.Draw(im)
+        for x in rng.integers(0, 3900, 40):
+            draw.rectangle([int(x), 4, int(x) + 60, 28], fill=(20, 20, 20))
+        return im
+
+    a = picture(strip(1))
+    assert min(a.grey.shape) < 8
+    copy = strip(1).resize((2000, 16), Image.LANCZOS)
+    assert verify_pair(a, picture(copy), max_diff=LIMIT).ok
+    assert not verify_pair(a, picture(strip(2)), max_diff=LIMIT).ok
+    bird = picture(Image.open(originals(BIRD, 1)[0]))
+    for first, second in ((a, bird), (bird, a)):
+        verdict = verify_pair(first, second, max_diff=LIMIT)
+        assert not verdict.ok and verdict.veto == "thin", verdict
+
+
 def test_whitening_separates_look_alikes_and_keeps_copies() -> None:
     rng = np.random.default_rng(0)
     shared = rng.normal(size=64) * 10  # the direction every "drawing on white" shares

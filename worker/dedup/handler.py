@@ -392,8 +392,6 @@ def verify_edges(
     )
     from threadpoolctl import threadpool_limits
 
-    from worker.dedup.verify import verify_pair
-
     images = Image.objects.in_bulk({i for pair in todo for i in pair})
     pictures: dict[int, Any] = {}
     checked = 0
@@ -407,10 +405,22 @@ def verify_edges(
                         pictures[i] = _thumbnail(images[i]) if i in images else None
                 pa, pb = pictures[a], pictures[b]
                 checked += 1
-                if pa is None or pb is None or not verify_pair(pa, pb, max_diff=limit).ok:
+                if pa is None or pb is None or not _confirmed(a, b, pa, pb, limit):
                     continue
             out.extend(group)
     return out, checked
+
+
+def _confirmed(a: int, b: int, pa: Any, pb: Any, limit: float) -> bool:
+    """The pixel check's verdict on images a and b; a picture it cannot handle leaves the link
+    unconfirmed and the rest of the chunk goes on."""
+    from worker.dedup.verify import verify_pair
+
+    try:
+        return verify_pair(pa, pb, max_diff=limit).ok
+    except Exception as exc:
+        logger.warning("dedup: pixel check failed on images %s and %s: %r", a, b, exc)
+        return False
 
 
 # --- the job --------------------------------------------------------------------------------------

@@ -64,6 +64,9 @@ INK_LEVEL = 8.0  # grey levels from the blurred background that count as ink (a 
 FINE_MARGIN = 8  # px of the finer picture kept around the ink
 # Rotations searched when no upright placement passes (step 7): a scanned or photographed copy
 # is rarely square to its original.
+# A picture thinner than this at 128 px (a 4000 x 32 strip) has no second dimension to place
+# by: it is compared as framed, or refused.
+MIN_PLACEABLE = 8
 MAX_ROTATION = np.deg2rad(10.0)
 ROTATIONS = np.deg2rad(np.arange(-10.0, 10.5, 1.0))
 _GREY = np.array([0.299, 0.587, 0.114], np.float32)
@@ -144,8 +147,9 @@ class Verdict:
     scale: float = 1.0
     mirrored: bool = False
     contrast: float = 0.0  # largest 7x7 mean deviation from the background, either picture
-    # why the best placement was refused despite its diff: "gain", "ink", or "fine" (passed at
-    # 128 px, failed on a small drawing's finer crop)
+    # why the best placement was refused despite its diff: "gain", "ink", "fine" (passed at
+    # 128 px, failed on a small drawing's finer crop), or "thin" (a strip framed unlike the other
+    # picture: nothing to place it by)
     veto: str = ""
     # (ty, tx) of the placement in the 128 px frame of the picture the other was placed on
     # (verify_pair's reordered a): what _fine_check carries over
@@ -409,7 +413,9 @@ def _try(
     """b placed on a from (s, ty, tx), refined and judged; turned too when `theta` is given
     (the start's rotation)."""
     grey_b = np.ascontiguousarray(b.grey[:, ::-1]) if mirrored else b.grey
-    if theta is None:
+    if min(a.grey.shape + grey_b.shape) < MIN_PLACEABLE:
+        placed = (s, 0.0, ty, tx)  # too thin for gradients: judged where it was put
+    elif theta is None:
         placed = _refine(a.grey, grey_b, s, ty, tx)
         placed = None if placed is None else (placed[0], 0.0, placed[1], placed[2])
     else:
@@ -504,6 +510,10 @@ def verify_pair(a: Picture, b: Picture, *, max_diff: float, mirror: bool = True)
         best = _try(a, b, False, s, 0.0, 0.0, max_diff)
         if best is not None and _passes(best, max_diff):
             return _fine_check(a, b, best, max_diff, mirror)
+    if min(ha, wa, hb, wb) < MIN_PLACEABLE:  # no placement search on a strip
+        if best is None:
+            return Verdict(ok=False, diff=float("inf"), veto="thin")
+        return best
     peaks = []
     fa = a.spectrum()
     for mirrored, s, fb in b.spectra():
