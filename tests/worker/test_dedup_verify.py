@@ -212,7 +212,10 @@ def test_turned_copies_pass_and_turned_variants_do_not(angle: float) -> None:
         for copy in (turned(im), ImageOps.mirror(turned(im))):
             verdict = verify_pair(original, picture(copy), max_diff=LIMIT)
             assert verdict.ok, (path.name, verdict)
-            assert abs(abs(np.rad2deg(verdict.rotation)) - abs(angle)) < 1.0, verdict
+            # the turn that puts the copy back: PIL turns counter-clockwise by `angle`
+            assert abs(np.rad2deg(verdict.rotation) + angle) < 1.0, verdict
+            again = verify_pair(picture(copy), original, max_diff=LIMIT)
+            assert again.ok and again.diff == verdict.diff, again
         variant = verify_pair(original, picture(turned(with_emblem(path))), max_diff=LIMIT)
         assert not variant.ok, (path.name, variant)
     for rel in ("food/pizza_pepperoni.png", "computer/hardware/printer_anton_yu_01.png"):

@@ -154,7 +154,9 @@ class Verdict:
     # (ty, tx) of the placement in the 128 px frame of the picture the other was placed on
     # (verify_pair's reordered a): what _fine_check carries over
     shift: tuple[float, float] = (0.0, 0.0)
-    rotation: float = 0.0  # radians, b's content turned by it on a (step 7)
+    # radians, counter-clockwise on screen positive: the turn that places b (mirrored first
+    # when `mirrored`) onto a (step 7); in the caller's order, as scale is
+    rotation: float = 0.0
 
 
 def _resize(g: np.ndarray, s: float) -> np.ndarray:
@@ -500,7 +502,8 @@ def verify_pair(a: Picture, b: Picture, *, max_diff: float, mirror: bool = True)
         # frame (a crop onto its original, an original onto its padded copy), the better way
         # round on bench_dedup's crops and pads.
         v = verify_pair(b, a, max_diff=max_diff, mirror=mirror)
-        v.scale = 1 / v.scale
+        # the inverse placement (a mirror turns the other way round: M R(-t) = R(t) M)
+        v.scale, v.rotation = 1 / v.scale, v.rotation if v.mirrored else -v.rotation
         return v
     best: Verdict | None = None
     ha, wa = a.grey.shape
