@@ -17,6 +17,9 @@ def test_curator_searches_opens_and_activates_by_keyboard(web_server, page) -> N
     assert page.url.endswith("/curate/")
 
     page.goto(web_server.url + "/curate/synsets/")
+    # Chromium applies autofocus at a later rendering step than the load event: wait for it,
+    # or the "/" below lands in the search box (a flaky run searched for "/husky").
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'q'")
     page.keyboard.press("Escape")  # leave the autofocused search box
     page.keyboard.press("/")
     page.keyboard.type("husky")
