@@ -209,6 +209,14 @@ def _phase_peak(fa: np.ndarray, fb: np.ndarray) -> tuple[float, int, int]:
     return float(corr.flat[i]), dy, dx
 
 
+def _fit_error(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
+    """bv less its least-squares gain and offset fit from av: what a placement step reduces."""
+    am, bm = av.mean(), bv.mean()
+    ac = av - am
+    alpha = float(ac @ (bv - bm)) / max(float(ac @ ac), 1e-3 * len(ac))
+    return bv - (alpha * av + (bm - alpha * am))
+
+
 def _refine(a: np.ndarray, b: np.ndarray, s: float, ty: float, tx: float, iters: int = 8):  # type: ignore[no-untyped-def]
     """Gauss-Newton on (scale, ty, tx) with gain and offset refitted at each step."""
     for _ in range(iters):
@@ -216,11 +224,7 @@ def _refine(a: np.ndarray, b: np.ndarray, s: float, ty: float, tx: float, iters:
         if valid.sum() < 64:
             return None
         gy, gx = np.gradient(bw)
-        av, bv = a[valid], bw[valid]
-        am, bm = av.mean(), bv.mean()
-        ac = av - am
-        alpha = float(ac @ (bv - bm)) / max(float(ac @ ac), 1e-3 * len(ac))
-        err = bv - (alpha * av + (bm - alpha * am))
+        err = _fit_error(a[valid], bw[valid])
         gyv, gxv = gy[valid], gx[valid]
         # Rows of the Jacobian (d/ds, d/dty, d/dtx), contiguous: J J^T is one small matmul.
         jac = np.empty((3, len(err)), np.float32)
@@ -282,11 +286,7 @@ def _refine_turned(
         if valid.sum() < 64:
             return None
         gy, gx = np.gradient(bw)
-        av, bv = a[valid], bw[valid]
-        am, bm = av.mean(), bv.mean()
-        ac = av - am
-        alpha = float(ac @ (bv - bm)) / max(float(ac @ ac), 1e-3 * len(ac))
-        err = bv - (alpha * av + (bm - alpha * am))
+        err = _fit_error(a[valid], bw[valid])
         c, sn = np.float32(np.cos(theta)), np.float32(np.sin(theta))
         # b's own gradient at q, from the placed picture's: grad_q b = s R(-theta) grad_p bw
         by = s * (c * gy[valid] + sn * gx[valid])
