@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench.bench_aggregation",
     "bench.bench_consensus",
     "bench.bench_serving",
+    "bench.bench_grid",
     "bench.bench_dedup",
     "bench.bench_dedup_scale",
     "bench.bench_export",

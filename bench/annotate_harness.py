@@ -129,8 +129,10 @@ class Services:
         workers: int = 2,
         threads: int = 4,
         worker_processes: int = 1,
+        web_nice: int = 0,
     ) -> None:
         self.env, self.port, self.workers, self.threads = env, port, workers, threads
+        self.web_nice = web_nice
         self.worker_processes = worker_processes
         self.procs: list[subprocess.Popen[bytes]] = []
         self.url = f"http://127.0.0.1:{port}"
@@ -138,7 +140,7 @@ class Services:
 
     def start(self) -> Services:
         self.logs.mkdir(parents=True, exist_ok=True)
-        web = [
+        web = ["nice", "-n", str(self.web_nice)] * bool(self.web_nice) + [
             python(), "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}",
             "-w", str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread",
             "--timeout", "120",
@@ -331,6 +333,10 @@ def main(argv: list[str]) -> int:
         from bench.load import drain_wait
 
         result = drain_wait(json.loads(argv[1]))
+    elif scenario == "grid-setup":
+        from bench.bench_grid import setup_grid
+
+        result = setup_grid(json.loads(argv[1]))
     elif scenario == "serving-check":
         from bench.load import check_serving
 

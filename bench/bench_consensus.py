@@ -378,7 +378,7 @@ def run() -> tuple[str, str]:
         f"Targets ({best_label}; open-crowd profile: ANNOTATE_ROUTE_MIN_TRUST=0.85, "
         "ANNOTATE_ROUTE_POOL=5, ANNOTATE_VOTE_CAP=6, ANNOTATE_MACHINE_PRIOR_WEIGHT=1): accepted "
         "precision >= 99.5% with <= 3.5 votes per decided candidate, strictly better than fixed-5 "
-        f"majority on both: **{'met' if n_met == len(repeats) else 'not met'}** in {n_met} of "
+        f"majority on both: **{'met' if n_met == len(repeats) else 'not met'}**: met in {n_met} of "
         f"{len(repeats)} runs (crowd seeds 7, 8, 9: mean {mean_votes:.2f} votes per decided, "
         f"lowest accepted precision {worst_precision:.2%}; fixed-5 majority "
         f"{five['accept_precision']:.2%} at {five['votes_per_decided']:.2f}). At a 97% target "
