@@ -176,7 +176,7 @@ def _scroll(page: Any) -> None:
 
 
 def _summarise(rec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    # Refresh period from the idle phase's median interval (60 Hz unless the browser says else).
+    # The refresh period the page measured at the end (60 frames); 60 Hz if that is implausible.
     period = float(rec["period"]) if 10 < float(rec["period"]) < 40 else 1000 / 60
     out: dict[str, dict[str, Any]] = {}
     phases = ["idle", "keys", "scroll", "next task", "scroll, originals (naive)"]
