@@ -25,6 +25,17 @@ def _nice_max(value: float) -> float:
     return 10 * exponent
 
 
+def _count_max(value: float) -> int:
+    """Top of a count axis whose four ticks are whole numbers: the gridlines of a histogram of
+    candidates sit at counts it can have (a top of 25 put them at 6.25, 12.5, 18.75)."""
+    step = max(1, math.ceil(value / 4))
+    exponent = 10 ** (len(str(step)) - 1)
+    for mantissa in (1, 2, 3, 4, 5, 6, 8, 10):
+        if mantissa * exponent >= step:
+            return 4 * mantissa * exponent
+    return 4 * 10 * exponent
+
+
 def _frame(title: str, body: list[str], x_label: str, y_label: str) -> SafeString:
     parts = [
         f'<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
@@ -62,14 +73,14 @@ def bar_chart(
     """Bars for (category, value) pairs, e.g. votes per decision -> candidates."""
     if not pairs:
         return _frame(title, [_empty()], x_label, y_label)
-    top = _nice_max(max(v for _, v in pairs))
+    top = _count_max(max(v for _, v in pairs))
     span = min((W - LEFT - RIGHT) / len(pairs), 48.0)
     body = _y_ticks(0, top, "{:.0f}")
     for i, (category, value) in enumerate(pairs):
         h = (H - TOP - BOTTOM) * value / top
         x = LEFT + i * span + span * 0.12
         body.append(
-            f'<rect class="bar" x="{x:.1f}" y="{H - BOTTOM - h:.1f}" width="{span * 0.76:.1f}" '
+            f'<rect class="column" x="{x:.1f}" y="{H - BOTTOM - h:.1f}" width="{span * 0.76:.1f}" '
             f'height="{h:.1f}"><title>{escape(category)}: {escape(f"{value:,.0f}")}</title></rect>'
         )
         if len(pairs) <= 24 or i % math.ceil(len(pairs) / 24) == 0:
