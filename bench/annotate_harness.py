@@ -209,6 +209,23 @@ def _setup_django() -> None:
     django.setup()
 
 
+def reset_annotation_data() -> None:
+    """In the harness process: no candidates, images, votes, tasks or jobs left from an earlier
+    scenario, and no synset active (WordNet and the accounts stay)."""
+    from django.db import connection
+
+    from curation.models import Synset
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE annotate_vote, annotate_assignmentitem, annotate_assignment, "
+            "annotate_decision, annotate_queueitem, annotate_synsetconsensus, "
+            "annotate_qualitysnapshot, annotate_golditem, annotate_studyparticipant, "
+            "curation_candidate, curation_image, curation_jobchunk, curation_job CASCADE"
+        )
+    Synset.objects.filter(active=True).update(active=False)
+
+
 def fake_sha(*parts: Any) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
 
@@ -225,14 +242,7 @@ def build_candidates(seed: int = 0, machine_scores: bool = False) -> dict[str, A
     from annotate.services.simulate import Truth
     from curation.models import Candidate, Image, Synset
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE annotate_vote, annotate_assignmentitem, annotate_assignment, "
-            "annotate_decision, annotate_queueitem, annotate_synsetconsensus, "
-            "annotate_qualitysnapshot, annotate_golditem, annotate_studyparticipant, "
-            "curation_candidate, curation_image, curation_jobchunk, curation_job CASCADE"
-        )
-    Synset.objects.filter(active=True).update(active=False)
+    reset_annotation_data()
     rng = random.Random(seed)
     truth = Truth()
     gold: list[tuple[int, bool]] = []

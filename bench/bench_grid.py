@@ -27,6 +27,7 @@ from bench.annotate_harness import (
     ensure_database,
     free_port,
     harness,
+    reset_annotation_data,
     services,
 )
 
@@ -62,20 +63,11 @@ def setup_grid(spec: dict[str, Any]) -> dict[str, Any]:
     """In the harness process: real clip-art candidates (thumbnails stored as ingest stores them)
     in five synsets, and one annotator."""
     from django.contrib.auth.models import Group, User
-    from django.db import connection
 
     from annotate.services.queue import queue_sync
     from annotate.services.sample import sample_candidates
-    from curation.models import Synset
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE annotate_vote, annotate_assignmentitem, annotate_assignment, "
-            "annotate_decision, annotate_queueitem, annotate_synsetconsensus, "
-            "annotate_qualitysnapshot, annotate_golditem, curation_candidate, curation_image, "
-            "curation_jobchunk, curation_job CASCADE"
-        )
-    Synset.objects.filter(active=True).update(active=False)
+    reset_annotation_data()
     items = sample_candidates(wnids=spec["wnids"], positives=40, negatives=40, seed=11)
     queue_sync(full=True)
     User.objects.filter(username=spec["user"]).delete()

@@ -37,17 +37,10 @@ def setup_serving(spec: dict[str, Any]) -> dict[str, Any]:
     from annotate.services.gold import gold_mark
     from annotate.services.queue import queue_sync
     from annotate.services.simulate import crowd_pool, sim_users
-    from bench.annotate_harness import fake_sha
+    from bench.annotate_harness import fake_sha, reset_annotation_data
     from curation.models import Candidate, Image, Synset
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE annotate_vote, annotate_assignmentitem, annotate_assignment, "
-            "annotate_decision, annotate_queueitem, annotate_synsetconsensus, "
-            "annotate_qualitysnapshot, annotate_golditem, curation_candidate, curation_image, "
-            "curation_jobchunk, curation_job CASCADE"
-        )
-    Synset.objects.filter(active=True).update(active=False)
+    reset_annotation_data()
     rng = random.Random(5)
     per = spec["per_synset"]
     for wnid in SERVING_SYNSETS[: spec["synsets"]]:

@@ -30,10 +30,10 @@ def _count_max(value: float) -> int:
     candidates sit at counts it can have (a top of 25 put them at 6.25, 12.5, 18.75)."""
     step = max(1, math.ceil(value / 4))
     exponent = 10 ** (len(str(step)) - 1)
-    for mantissa in (1, 2, 3, 4, 5, 6, 8, 10):
+    for mantissa in (1, 2, 3, 4, 5, 6, 8):
         if mantissa * exponent >= step:
             return 4 * mantissa * exponent
-    return 4 * 10 * exponent
+    return 4 * 10 * exponent  # step has as many digits as exponent: 10 x exponent covers it
 
 
 def _frame(title: str, body: list[str], x_label: str, y_label: str) -> SafeString:
